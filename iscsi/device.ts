@@ -54,6 +54,9 @@ export interface ScsiResponse {
   sense?: Buffer;
   /** For write commands: bytes of Data-Out the device did not consume (sets underflow residual). */
   dataOutResidual?: number;
+  /** For write commands: bytes the CDB called for beyond the Data-Out received (sets the overflow
+   *  residual, RFC 7143 11.4.5.1; the device processed only the whole blocks it was given). */
+  dataOutOverflow?: number;
 }
 
 /** The device behind one LUN. Implementations must tolerate concurrent `execute` calls. */
@@ -62,8 +65,9 @@ export interface LogicalUnit {
   readonly peripheralDeviceType: number;
   execute(req: ScsiRequest): Promise<ScsiResponse>;
   /** Task management side effects (SAM-5 7): LUN RESET / TARGET WARM|COLD RESET clear reservations
-   *  as the standard says and establish unit attentions for every nexus. */
-  reset(kind: 'lun' | 'target-warm' | 'target-cold'): void;
+   *  as the standard says and establish unit attentions for every nexus except `issuerNexusId`,
+   *  the I_T nexus the task management function arrived on (as tgt does; libiscsi expects it). */
+  reset(kind: 'lun' | 'target-warm' | 'target-cold', issuerNexusId?: string): void;
   /** A nexus logged out or was reinstated: forget its per-nexus state (unit attentions, RESERVE(6)). */
   nexusLost(nexusId: string): void;
 }
@@ -109,4 +113,105 @@ export interface BlockBackend {
   readonly serial: string;
   /** 64-bit NAA IEEE Registered identifier payload (16 hex digits), stable per volume. */
   readonly naaId: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tape media (SSC-4). A sequential-access logical unit drives one TapeMedium while a cartridge is
+// loaded. The medium is one partition of logical objects: records (logical blocks) and filemarks,
+// followed by end-of-data (EOD). SSC-4 4.2.x: a logical object identifier counts records AND
+// filemarks from beginning-of-partition (BOP = 0); the logical file identifier is the number of
+// filemarks between BOP and the position. Set marks are not supported.
+
+/** Conditions a drive reports as sense data. A TapeMedium method throws an error carrying
+ *  `tapeFault` for these; an error with `transient: true` becomes NOT READY (retryable).
+ *  - 'write-protected':  DATA PROTECT, WRITE PROTECTED (SSC-4 4.2.13)
+ *  - 'worm-overwrite':   DATA PROTECT, WORM MEDIUM - OVERWRITE ATTEMPTED (SSC-4 4.2.19)
+ *  - 'end-of-medium':    VOLUME OVERFLOW, END-OF-PARTITION/MEDIUM DETECTED; nothing was written
+ */
+export type TapeFault = 'write-protected' | 'worm-overwrite' | 'end-of-medium';
+
+export function tapeFaultOf(err: unknown): TapeFault | undefined {
+  if (typeof err === 'object' && err !== null && 'tapeFault' in err) {
+    const fault = (err as { tapeFault: unknown }).tapeFault;
+    if (fault === 'write-protected' || fault === 'worm-overwrite' || fault === 'end-of-medium') return fault;
+  }
+  return undefined;
+}
+
+/** The logical position (what READ POSITION reports, SSC-4 7.x). */
+export interface TapePosition {
+  /** Logical object identifier of the object at the position (records + filemarks before it). */
+  logicalObjectId: number;
+  /** Logical file identifier: filemarks before the position. */
+  fileNumber: number;
+  /** At beginning-of-partition (BOP). */
+  bop: boolean;
+  /** At end-of-data: the next READ finds EOD (BLANK CHECK), the next WRITE appends. */
+  eod: boolean;
+  /** The position is at or beyond early warning (EOP/EOM side): WRITE completes with EOM set. */
+  beyondEarlyWarning: boolean;
+}
+
+/** What READ found at the position (the position moves past records and filemarks, not EOD). */
+export type TapeReadResult =
+  | { kind: 'record'; data: Buffer }
+  | { kind: 'filemark' }
+  | { kind: 'end-of-data' };
+
+/** Outcome of SPACE (SSC-4 7.x). `spaced` counts what was crossed (the residual is
+ *  |count| - spaced); `stoppedAt` says why it stopped early:
+ *  - 'filemark': spacing records met a filemark — forward the position is on its EOP side (after
+ *    it), reverse on its BOP side (the next READ returns it); the filemark is not counted.
+ *  - 'end-of-data': forward movement reached EOD (BLANK CHECK, EOD DETECTED).
+ *  - 'beginning-of-partition': reverse movement reached BOP (EOM bit, BOP DETECTED).
+ *  Spacing filemarks in reverse ends on the BOP side of the last filemark crossed. */
+export interface TapeSpaceResult {
+  spaced: number;
+  stoppedAt: 'filemark' | 'end-of-data' | 'beginning-of-partition' | null;
+}
+
+/** Outcome of a write that was made durable. */
+export interface TapeWriteResult {
+  /** The medium is now at or beyond early warning (report EOM with NO SENSE, SSC-4 4.2.6). */
+  beyondEarlyWarning: boolean;
+}
+
+/** A loaded tape cartridge. Calls are executed in call order; WRITE-type calls change the position
+ *  at once and resolve when durable, so a drive may issue the next WRITE before the previous one
+ *  resolved (its records go into the same or the next synced batch: group commit). Writing
+ *  anywhere before EOD first discards everything from the position on (new EOD), unless the
+ *  medium is WORM ('worm-overwrite'). Every method may throw `transient` store errors. */
+export interface TapeMedium {
+  readonly barcode: string;
+  readonly capacityBytes: number;
+  /** Early warning is reached when fewer than this many bytes remain. */
+  readonly earlyWarningBytes: number;
+  readonly worm: boolean;
+  writeProtected(): boolean;
+  /** Record bytes between BOP and EOD (acknowledged or pending). */
+  usedBytes(): number;
+  position(): TapePosition;
+  /** WRITE: one record (length ≥ 1) at the position. `data` is kept, not copied: do not reuse it. */
+  writeRecord(data: Buffer): Promise<TapeWriteResult>;
+  /** WRITE FILEMARKS: `count` filemarks at the position; count 0 only flushes. */
+  writeFilemarks(count: number): Promise<TapeWriteResult>;
+  /** Resolves when everything written so far is durable. */
+  flush(): Promise<void>;
+  /** READ: the object at the position. */
+  read(): Promise<TapeReadResult>;
+  /** SPACE logical blocks (count < 0 = reverse). */
+  spaceRecords(count: number): Promise<TapeSpaceResult>;
+  /** SPACE filemarks (count < 0 = reverse). */
+  spaceFilemarks(count: number): Promise<TapeSpaceResult>;
+  /** SPACE to end-of-data. */
+  spaceToEndOfData(): Promise<void>;
+  /** LOCATE to a logical object identifier; beyond EOD the position is EOD and `beyondEndOfData`
+   *  is true (BLANK CHECK, SSC-4 7.x). */
+  locate(logicalObjectId: number): Promise<{ beyondEndOfData: boolean }>;
+  /** LOCATE(16) with DEST_TYPE logical file: the BOP side of the first object of file `fileNumber`. */
+  locateFile(fileNumber: number): Promise<{ beyondEndOfData: boolean }>;
+  /** REWIND to BOP. */
+  rewind(): Promise<void>;
+  /** ERASE: EOD at the position (everything after it is gone). Durable when it resolves. */
+  erase(): Promise<void>;
 }

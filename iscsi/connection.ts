@@ -1,0 +1,978 @@
+// One iSCSI connection (RFC 7143 4.2.4): framing, the login phase (login.ts), then full feature
+// phase — SCSI commands with R2T/Data-Out/Data-In (task.ts), NOP-Out/NOP-In, Text, Task
+// Management, Logout and Reject — with StatSN per connection and the session's CmdSN window.
+
+import type { Duplex } from 'node:stream';
+import { ScsiStatus, type ScsiResponse, type TargetRegistry } from './device.js';
+import { sendTargets } from './discovery.js';
+import { IscsiError } from './errors.js';
+import { PduFramer, serializePdu, type FramerEvent } from './framer.js';
+import type { Logger } from './log.js';
+import { LoginMachine, type LoginHost, type LoginResult } from './login.js';
+import { decodeLun, serialAdd, serialLe, serialLt } from './names.js';
+import {
+  Negotiator,
+  TARGET_MAX_RECV_DATA_SEGMENT_LENGTH,
+  type KeyValue,
+  type OperationalParams,
+} from './negotiation.js';
+import { encodeBhs } from './pdu/codec.js';
+import {
+  LoginStatus,
+  Opcode,
+  RESERVED_TAG,
+  RejectReason,
+  type DataOut,
+  type LoginRequest,
+  type LogoutRequest,
+  type NopOut,
+  type Pdu,
+  type ScsiCommandPdu,
+  type TargetPdu,
+  type TaskMgmtRequest,
+  type TextRequest,
+} from './pdu/types.js';
+import { buildFixedSense, Sense, type SenseCode } from './scsi/sense.js';
+import { Session, type SessionConnection, type SessionTable } from './session.js';
+import {
+  PROTOCOL_SERVICE_CRC_ERROR,
+  ScsiTask,
+  fabricCommand,
+  planDataIn,
+  residual,
+} from './task.js';
+import { TextExchange } from './text.js';
+
+/** RFC 7143 11.5.1 task management function codes. */
+export const TaskMgmtFunction = {
+  ABORT_TASK: 1,
+  ABORT_TASK_SET: 2,
+  CLEAR_ACA: 3,
+  CLEAR_TASK_SET: 4,
+  LOGICAL_UNIT_RESET: 5,
+  TARGET_WARM_RESET: 6,
+  TARGET_COLD_RESET: 7,
+  TASK_REASSIGN: 8,
+} as const;
+
+/** RFC 7143 11.6.1 task management responses. */
+export const TaskMgmtResponseCode = {
+  FUNCTION_COMPLETE: 0,
+  TASK_DOES_NOT_EXIST: 1,
+  LUN_DOES_NOT_EXIST: 2,
+  TASK_STILL_ALLEGIANT: 3,
+  TASK_ALLEGIANCE_REASSIGNMENT_NOT_SUPPORTED: 4,
+  FUNCTION_NOT_SUPPORTED: 5,
+  FUNCTION_AUTHORIZATION_FAILED: 6,
+  FUNCTION_REJECTED: 255,
+} as const;
+
+/** RFC 7143 11.14.1 logout reasons and 11.15.1 responses. */
+export const LogoutReason = { CLOSE_SESSION: 0, CLOSE_CONNECTION: 1, REMOVE_FOR_RECOVERY: 2 } as const;
+export const LogoutResponseCode = { CLOSED: 0, CID_NOT_FOUND: 1, RECOVERY_NOT_SUPPORTED: 2, CLEANUP_FAILED: 3 } as const;
+
+/** RFC 7143 11.9.1 AsyncEvent codes. */
+export const AsyncEvent = { SCSI_ASYNC_EVENT: 0, LOGOUT_REQUEST: 1, DROP_CONNECTION: 2, DROP_ALL_CONNECTIONS: 3 } as const;
+
+/** Stop reading from a connection whose peer does not read its responses above this backlog. */
+const WRITE_BACKLOG_PAUSE_BYTES = 8 * 1024 * 1024;
+/** How long a closing connection may take to flush its last PDU. */
+const CLOSE_FLUSH_MS = 5000;
+/** A connection that has not completed its login by then is dropped (it holds resources). */
+const LOGIN_TIMEOUT_MS = 30_000;
+
+const EMPTY = Buffer.alloc(0);
+
+/** What connections share: the server's configuration and session table. */
+export interface ConnectionContext {
+  readonly registry: TargetRegistry;
+  readonly log: Logger;
+  readonly portalGroupTag: number;
+  /** Ping an idle connection after this long (0: never). */
+  readonly nopInIntervalMs: number;
+  /** Drop the connection when a ping is not answered within this. */
+  readonly nopInTimeoutMs: number;
+  readonly sessions: SessionTable;
+  dropTargetSessions(targetName: string): void;
+  connectionClosed(conn: Connection): void;
+}
+
+export interface LocalPortal {
+  address: string;
+  port: number;
+}
+
+type ConnectionState = 'login' | 'fullFeature' | 'closing' | 'closed';
+
+export class Connection implements SessionConnection, LoginHost {
+  cid = 0;
+  session: Session | null = null;
+  private state: ConnectionState = 'login';
+  private statSN = 0;
+  private statSNStarted = false;
+  private readonly framer = new PduFramer({ maxDataSegmentLength: TARGET_MAX_RECV_DATA_SEGMENT_LENGTH });
+  private digests = { headerDigest: false, dataDigest: false };
+  private readonly login: LoginMachine;
+  private loginCmdSN = 0;
+  private params!: OperationalParams;
+  private readonly text = new TextExchange(() => this.allocateTtt());
+  private readonly textNegotiator = new Negotiator();
+  private lastTtt = 0;
+  private drainWaiters: Array<() => void> = [];
+  private idleWaiters: Array<() => void> = [];
+  /** Responses being written (a task leaves the task map before its Data-In is all sent). */
+  private responsesInProgress = 0;
+  private readonly loginTimer: NodeJS.Timeout;
+  private nopTimer: NodeJS.Timeout | undefined;
+  private nopTimeout: NodeJS.Timeout | undefined;
+  private pendingPingTtt: number | undefined;
+  private receivedSincePing = true;
+
+  constructor(
+    private readonly socket: Duplex,
+    private readonly ctx: ConnectionContext,
+    private readonly portal: LocalPortal,
+  ) {
+    this.login = new LoginMachine(this);
+    this.loginTimer = setTimeout(() => {
+      if (this.state === 'login') this.close('login timed out');
+    }, LOGIN_TIMEOUT_MS);
+    this.loginTimer.unref();
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
+    socket.on('error', (err: Error) => this.close(`socket error: ${err.message}`));
+    socket.on('end', () => this.close('peer closed'));
+    socket.on('close', () => this.close('socket closed'));
+  }
+
+  get registry(): TargetRegistry {
+    return this.ctx.registry;
+  }
+
+  get portalGroupTag(): number {
+    return this.ctx.portalGroupTag;
+  }
+
+  private get isOpen(): boolean {
+    return this.state === 'login' || this.state === 'fullFeature';
+  }
+
+  get isFullFeature(): boolean {
+    return this.state === 'fullFeature';
+  }
+
+  // ---- input ------------------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    if (this.state === 'closed') return;
+    this.receivedSincePing = true;
+    let events: FramerEvent[];
+    try {
+      events = this.framer.push(chunk);
+    } catch (err) {
+      this.ctx.log.warn('iSCSI framing lost, dropping connection', { err: String(err) });
+      this.close('framing error');
+      return;
+    }
+    for (const ev of events) {
+      if (!this.isOpen) return;
+      try {
+        this.onEvent(ev);
+      } catch (err) {
+        this.ctx.log.error('PDU handling failed', { err: err instanceof Error ? err.stack : String(err) });
+        if (err instanceof IscsiError && err.fatal) this.close(err.message);
+      }
+    }
+    if (this.socket.writableLength > WRITE_BACKLOG_PAUSE_BYTES) this.socket.pause();
+  }
+
+  private onEvent(ev: FramerEvent): void {
+    if (ev.kind === 'reject') {
+      if (this.state === 'login') return this.close('undecodable PDU during login');
+      return this.sendReject(ev.bhs, ev.reason);
+    }
+    if (ev.kind === 'dataDigestError') return this.onDataDigestError(ev.bhs, ev.pdu);
+    const pdu = ev.pdu;
+    if (this.state === 'login') {
+      if (pdu.opcode !== Opcode.LOGIN_REQUEST) return this.close(`opcode 0x${pdu.opcode.toString(16)} during login`);
+      return this.onLogin(pdu);
+    }
+    this.onFullFeaturePdu(pdu);
+  }
+
+  private onFullFeaturePdu(pdu: Pdu): void {
+    const session = this.session!;
+    if (session.type === 'discovery' &&
+        pdu.opcode !== Opcode.TEXT_REQUEST && pdu.opcode !== Opcode.LOGOUT_REQUEST && pdu.opcode !== Opcode.NOP_OUT) {
+      // RFC 7143 4.3: a discovery session carries Text, Logout and NOP only.
+      return this.rejectCommand(pdu, RejectReason.PROTOCOL_ERROR);
+    }
+    switch (pdu.opcode) {
+      case Opcode.SCSI_COMMAND:
+        return this.onScsiCommand(pdu);
+      case Opcode.SCSI_DATA_OUT:
+        return this.onDataOut(pdu);
+      case Opcode.NOP_OUT:
+        return this.onNopOut(pdu);
+      case Opcode.TASK_MGMT_REQUEST:
+        return this.onTaskMgmt(pdu);
+      case Opcode.TEXT_REQUEST:
+        return this.onText(pdu);
+      case Opcode.LOGOUT_REQUEST:
+        return this.onLogout(pdu);
+      case Opcode.SNACK_REQUEST:
+        // RFC 7143 11.16: SNACK needs ErrorRecoveryLevel > 0.
+        return this.sendReject(encodeBhs(pdu), RejectReason.COMMAND_NOT_SUPPORTED);
+      default:
+        return this.sendReject(encodeBhs(pdu), RejectReason.PROTOCOL_ERROR);
+    }
+  }
+
+  /** Rejects a command PDU; a non-immediate one still uses up its CmdSN so the window moves on. */
+  private rejectCommand(pdu: Pdu, reason: number): void {
+    this.sendReject(encodeBhs(pdu), reason);
+    if ('cmdSN' in pdu && !pdu.immediate && pdu.opcode !== Opcode.LOGIN_REQUEST) {
+      this.session?.admit(pdu.cmdSN, false, () => this.session?.commandCompleted());
+    }
+  }
+
+  /** RFC 7143 7.8 / 11.17.1: a data digest error is rejected; at ERL 0 a write task fails. */
+  private onDataDigestError(bhs: Buffer, pdu: Pdu): void {
+    if (this.state === 'login') return this.close('data digest error during login');
+    if (pdu.opcode === Opcode.SCSI_DATA_OUT) {
+      this.sendReject(bhs, RejectReason.DATA_DIGEST_ERROR);
+      const task = this.session?.tasks.get(pdu.itt);
+      if (task !== undefined) this.failTask(task, PROTOCOL_SERVICE_CRC_ERROR);
+      return;
+    }
+    this.sendReject(bhs, RejectReason.DATA_DIGEST_ERROR);
+    if ('cmdSN' in pdu && !pdu.immediate && pdu.opcode !== Opcode.LOGIN_REQUEST) {
+      this.session?.admit(pdu.cmdSN, false, () => this.session?.commandCompleted());
+    }
+  }
+
+  // ---- login ------------------------------------------------------------------------------------
+
+  private onLogin(req: LoginRequest): void {
+    if (!this.statSNStarted) {
+      // RFC 7143 11.13.4: the first Login Response starts the connection's StatSN.
+      this.statSN = req.expStatSN;
+      this.statSNStarted = true;
+      this.cid = req.cid;
+      this.loginCmdSN = req.cmdSN;
+    }
+    const reply = this.login.handle(req);
+    const session = this.session;
+    this.write({
+      ...reply.response,
+      statSN: this.nextStatSN(),
+      expCmdSN: session?.expCmdSN ?? this.loginCmdSN,
+      maxCmdSN: session?.maxCmdSN ?? this.loginCmdSN,
+    });
+    if (reply.outcome === 'failed') {
+      this.ctx.log.info('login failed', {
+        status: `0x${((reply.response.statusClass << 8) | reply.response.statusDetail).toString(16).padStart(4, '0')}`,
+        error: reply.error,
+      });
+      this.closeAfterFlush('login failed');
+      return;
+    }
+    if (reply.outcome === 'fullFeature') {
+      this.state = 'fullFeature';
+      clearTimeout(this.loginTimer);
+      // RFC 7143 13.1: digests start with the first PDU after the Login Response.
+      this.digests = { headerDigest: this.params.headerDigest, dataDigest: this.params.dataDigest };
+      this.framer.setDigests(this.params.headerDigest, this.params.dataDigest);
+      this.startNopTimer();
+    }
+  }
+
+  checkContinuation(args: { tsih: number; isid: Buffer; initiatorName: string; targetName: string; cid: number }): number {
+    const s = this.ctx.sessions.get(args.tsih);
+    if (s === undefined || s.isEnded || s.initiatorName !== args.initiatorName || !s.isid.equals(args.isid) ||
+        s.targetName !== args.targetName) {
+      return LoginStatus.SESSION_DOES_NOT_EXIST;
+    }
+    // MaxConnections is 1: only the connection with the same CID may be reinstated.
+    if (s.connection !== null && s.connection.cid !== args.cid) return LoginStatus.TOO_MANY_CONNECTIONS;
+    return 0;
+  }
+
+  bind(result: LoginResult): number {
+    const { sessions, log } = this.ctx;
+    if (result.tsih !== 0) {
+      // RFC 7143 6.3.4 connection reinstatement: the old connection's tasks end with it (ERL 0).
+      const session = sessions.get(result.tsih);
+      if (session === undefined || session.isEnded) {
+        throw new IscsiError('ISCSI_LOGIN', 'session gone', { loginStatus: LoginStatus.SESSION_DOES_NOT_EXIST });
+      }
+      const old = session.connection;
+      session.connection = this;
+      this.session = session;
+      for (const task of [...session.tasks.values()]) this.abortTask(task);
+      old?.close('connection reinstated');
+      this.params = {
+        ...session.params,
+        initiatorMaxRecvDataSegmentLength: result.params.initiatorMaxRecvDataSegmentLength,
+        targetMaxRecvDataSegmentLength: result.params.targetMaxRecvDataSegmentLength,
+        headerDigest: result.params.headerDigest,
+        dataDigest: result.params.dataDigest,
+      };
+      return session.tsih;
+    }
+    // RFC 7143 6.3.5 session reinstatement: same initiator, ISID and target replaces the old session.
+    const targetName = result.target?.name ?? '';
+    const existing = sessions.findByIdentity(result.initiatorName, result.isid, targetName);
+    if (existing !== undefined) this.endSession(existing, 'session reinstated');
+    const session = new Session({
+      tsih: sessions.allocateTsih(),
+      type: result.sessionType,
+      initiatorName: result.initiatorName,
+      isid: result.isid,
+      target: result.target,
+      params: result.params,
+      cmdSN: result.cmdSN,
+      portalGroupTag: this.ctx.portalGroupTag,
+    });
+    sessions.add(session);
+    session.connection = this;
+    this.session = session;
+    this.params = result.params;
+    log.info('session started', {
+      initiator: result.initiatorName,
+      target: targetName,
+      type: result.sessionType,
+      tsih: session.tsih,
+    });
+    return session.tsih;
+  }
+
+  private endSession(session: Session, reason: string): void {
+    session.end(this.ctx.log, reason);
+    this.ctx.sessions.remove(session);
+  }
+
+  // ---- SCSI commands ----------------------------------------------------------------------------
+
+  private onScsiCommand(cmd: ScsiCommandPdu): void {
+    const session = this.session!;
+    const invalid = ScsiTask.validate(cmd, this.params);
+    if (invalid !== null) {
+      this.ctx.log.warn('SCSI Command rejected', { itt: cmd.itt, reason: invalid });
+      return this.rejectCommand(cmd, RejectReason.PROTOCOL_ERROR);
+    }
+    if (session.tasks.has(cmd.itt)) return this.rejectCommand(cmd, RejectReason.TASK_IN_PROGRESS);
+    const lun = decodeLun(cmd.lun);
+    const lu = lun === null ? undefined : session.target!.luns.get(lun);
+    const task = new ScsiTask(cmd, this.params, lun, lu);
+    session.tasks.set(cmd.itt, task);
+    if (!session.admit(cmd.cmdSN, cmd.immediate, () => this.startTask(task))) {
+      // RFC 7143 4.2.2.1: outside the window or a duplicate: silently ignored.
+      session.tasks.delete(cmd.itt);
+    }
+  }
+
+  /** The command's turn in CmdSN order: solicit its data or run it. */
+  private startTask(task: ScsiTask): void {
+    if (task.state === 'aborted') return;
+    if (task.failure !== undefined) return this.completeWithSense(task, task.failure);
+    task.state = 'collecting';
+    if (task.allDataReceived) this.executeTask(task);
+    else this.sendR2Ts(task);
+  }
+
+  private sendR2Ts(task: ScsiTask): void {
+    for (const r of task.nextR2Ts(() => this.allocateTtt())) {
+      this.write({
+        opcode: Opcode.R2T,
+        immediate: false,
+        ahs: EMPTY,
+        data: EMPTY,
+        lun: task.cmd.lun,
+        itt: task.itt,
+        ttt: r.ttt,
+        ...this.sequenceNumbers(false),
+        r2tSN: r.r2tSN,
+        bufferOffset: r.bufferOffset,
+        desiredDataTransferLength: r.desiredDataTransferLength,
+      });
+    }
+  }
+
+  private onDataOut(pdu: DataOut): void {
+    const task = this.session!.tasks.get(pdu.itt);
+    if (task === undefined) return; // the task was aborted or failed: its data is discarded
+    const result = task.acceptDataOut(pdu);
+    if (typeof result === 'object') {
+      this.ctx.log.warn('Data-Out rejected', { itt: pdu.itt, reason: result.message });
+      this.sendReject(encodeBhs(pdu), RejectReason.INVALID_PDU_FIELD);
+      return this.failTask(task, result.error);
+    }
+    if (task.state !== 'collecting') return; // still waiting for its CmdSN
+    if (result === 'dataComplete') this.executeTask(task);
+    else if (result === 'burstComplete') this.sendR2Ts(task);
+  }
+
+  /** A task that cannot complete normally ends with CHECK CONDITION (at once, or at its CmdSN turn). */
+  private failTask(task: ScsiTask, sense: SenseCode): void {
+    if (task.state === 'waitingForCmdSN') task.failure = sense;
+    else if (task.state === 'collecting') this.completeWithSense(task, sense);
+  }
+
+  private completeWithSense(task: ScsiTask, sense: SenseCode): void {
+    task.state = 'executing';
+    void this.finishTask(task, { status: ScsiStatus.CHECK_CONDITION, sense: buildFixedSense(sense) });
+  }
+
+  private executeTask(task: ScsiTask): void {
+    task.state = 'executing';
+    void this.runTask(task);
+  }
+
+  private async runTask(task: ScsiTask): Promise<void> {
+    const session = this.session!;
+    let response: ScsiResponse;
+    const fabric = fabricCommand(task.cmd.cdb, task.lu, session.target!.luns.keys());
+    if (fabric !== null) {
+      response = 'sense' in fabric
+        ? { status: ScsiStatus.CHECK_CONDITION, sense: fabric.sense }
+        : { status: ScsiStatus.GOOD, dataIn: fabric.dataIn };
+    } else {
+      try {
+        const execution = task.lu!.execute({
+          nexus: session.nexus,
+          cdb: task.cmd.cdb,
+          taskAttr: task.cmd.taskAttr,
+          expectedDataTransferLength: task.cmd.expectedDataTransferLength,
+          dataOut: task.dataOut,
+        });
+        task.execution = execution;
+        response = await execution;
+      } catch (err) {
+        this.ctx.log.error('logical unit failed', {
+          lun: task.lun,
+          op: `0x${task.cmd.cdb[0]!.toString(16)}`,
+          err: err instanceof Error ? err.stack : String(err),
+        });
+        response = { status: ScsiStatus.CHECK_CONDITION, sense: buildFixedSense(Sense.INTERNAL_TARGET_FAILURE) };
+      }
+    }
+    await this.finishTask(task, response);
+  }
+
+  private async finishTask(task: ScsiTask, response: ScsiResponse): Promise<void> {
+    if (task.state === 'aborted' || this.state === 'closed') return;
+    const session = this.session!;
+    task.state = 'done';
+    session.tasks.delete(task.itt);
+    this.releaseSlot(task);
+    this.responsesInProgress++;
+    try {
+      await this.sendTaskResponse(task, response);
+    } catch (err) {
+      this.ctx.log.error('sending a response failed', { itt: task.itt, err: String(err) });
+      this.close('response failed');
+    } finally {
+      this.responsesInProgress--;
+    }
+    this.notifyIdle();
+  }
+
+  /** The command's CmdSN slot is free again (RFC 7143 4.2.2.1: MaxCmdSN moves on). */
+  private releaseSlot(task: ScsiTask): void {
+    if (task.cmd.immediate || task.slotReleased) return;
+    task.slotReleased = true;
+    this.session?.commandCompleted();
+  }
+
+  /**
+   * RFC 7143 11.7 / 11.4: Data-In (status in the last PDU when there is no sense), else a SCSI
+   * Response carrying the sense; residuals per 11.4.5.
+   */
+  private async sendTaskResponse(task: ScsiTask, response: ScsiResponse): Promise<void> {
+    const cmd = task.cmd;
+    const edtl = cmd.expectedDataTransferLength;
+    const sense = response.sense !== undefined && response.sense.length > 0 ? response.sense : undefined;
+    const dataIn = cmd.read ? response.dataIn : undefined;
+    if (dataIn !== undefined && dataIn.length > 0 && edtl > 0) {
+      const res = residual(edtl, dataIn.length);
+      const statusInData = sense === undefined;
+      await this.sendDataIn(task, dataIn, Math.min(edtl, dataIn.length), statusInData ? response.status : null, res);
+      if (!statusInData && task.state !== 'aborted') this.sendScsiResponse(task, response.status, sense, res);
+      return;
+    }
+    let res: ReturnType<typeof residual>;
+    if (cmd.write && !cmd.read) {
+      const unused = Math.min(response.dataOutResidual ?? 0, edtl);
+      const missing = response.dataOutOverflow ?? 0;
+      res = missing > 0
+        ? { overflow: true, underflow: false, residualCount: missing }
+        : { overflow: false, underflow: unused > 0, residualCount: unused };
+    } else {
+      res = residual(edtl, response.dataIn?.length ?? 0);
+    }
+    this.sendScsiResponse(task, response.status, sense, res);
+  }
+
+  private sendScsiResponse(
+    task: ScsiTask,
+    status: number,
+    sense: Buffer | undefined,
+    res: { overflow: boolean; underflow: boolean; residualCount: number },
+  ): void {
+    let data = EMPTY;
+    if (sense !== undefined) {
+      // RFC 7143 11.4.7: SenseLength (2 bytes) then the sense data.
+      data = Buffer.allocUnsafe(2 + sense.length);
+      data.writeUInt16BE(sense.length, 0);
+      sense.copy(data, 2);
+    }
+    this.write({
+      opcode: Opcode.SCSI_RESPONSE,
+      immediate: false,
+      ahs: EMPTY,
+      data,
+      bidiOverflow: false,
+      bidiUnderflow: false,
+      overflow: res.overflow,
+      underflow: res.underflow,
+      response: 0,
+      status,
+      itt: task.itt,
+      snackTag: 0,
+      ...this.sequenceNumbers(true),
+      expDataSN: task.cmd.read ? task.dataSN : task.r2tSN,
+      bidiResidualCount: 0,
+      residualCount: res.residualCount,
+    });
+  }
+
+  private async sendDataIn(
+    task: ScsiTask,
+    data: Buffer,
+    lengthBytes: number,
+    status: number | null,
+    res: { overflow: boolean; underflow: boolean; residualCount: number },
+  ): Promise<void> {
+    const socket = this.socket;
+    socket.cork();
+    try {
+      for (const seg of planDataIn(lengthBytes, this.params.initiatorMaxRecvDataSegmentLength, this.params.maxBurstLength)) {
+        if (task.state === 'aborted' || this.state === 'closed') return;
+        const withStatus = seg.last && status !== null;
+        const writable = this.write({
+          opcode: Opcode.SCSI_DATA_IN,
+          immediate: false,
+          ahs: EMPTY,
+          data: data.subarray(seg.offsetBytes, seg.offsetBytes + seg.lengthBytes),
+          final: seg.final,
+          acknowledge: false,
+          overflow: withStatus && res.overflow,
+          underflow: withStatus && res.underflow,
+          statusPresent: withStatus,
+          status: withStatus ? status : 0,
+          lun: task.cmd.lun,
+          itt: task.itt,
+          ttt: RESERVED_TAG,
+          ...this.sequenceNumbers(withStatus),
+          dataSN: task.dataSN++,
+          bufferOffset: seg.offsetBytes,
+          residualCount: withStatus ? res.residualCount : 0,
+        });
+        if (!writable && !seg.last) {
+          socket.uncork();
+          await this.drained();
+          socket.cork();
+        }
+      }
+    } finally {
+      socket.uncork();
+    }
+  }
+
+  // ---- NOP, task management, text, logout --------------------------------------------------------
+
+  private onNopOut(pdu: NopOut): void {
+    if (pdu.ttt !== RESERVED_TAG) {
+      // RFC 7143 11.18.3: the answer to our NOP-In ping.
+      if (pdu.ttt === this.pendingPingTtt) this.clearPing();
+      return;
+    }
+    if (pdu.itt === RESERVED_TAG) return; // RFC 7143 11.18.2: no answer wanted
+    const session = this.session!;
+    session.admit(pdu.cmdSN, pdu.immediate, () => {
+      // RFC 7143 11.19: the ping answer echoes the ping data.
+      this.write({
+        opcode: Opcode.NOP_IN,
+        immediate: false,
+        ahs: EMPTY,
+        data: pdu.data,
+        lun: pdu.lun,
+        itt: pdu.itt,
+        ttt: RESERVED_TAG,
+        ...this.sequenceNumbers(true),
+      });
+      if (!pdu.immediate) session.commandCompleted();
+    });
+  }
+
+  private onTaskMgmt(req: TaskMgmtRequest): void {
+    const session = this.session!;
+    session.admit(req.cmdSN, req.immediate, () => void this.taskManagementResponse(req));
+  }
+
+  /**
+   * SAM-5 7.1: the response goes out only once the logical unit has finished with every aborted
+   * task, so no aborted write can land after the initiator was told it is gone.
+   */
+  private async taskManagementResponse(req: TaskMgmtRequest): Promise<void> {
+    const session = this.session!;
+    const aborted: Array<Promise<unknown>> = [];
+    const response = this.taskManagement(req, aborted);
+    if (!req.immediate) session.commandCompleted();
+    if (aborted.length > 0) await Promise.allSettled(aborted);
+    this.write({
+      opcode: Opcode.TASK_MGMT_RESPONSE,
+      immediate: false,
+      ahs: EMPTY,
+      data: EMPTY,
+      response,
+      itt: req.itt,
+      ...this.sequenceNumbers(true),
+    });
+    this.notifyIdle();
+    if (req.function === TaskMgmtFunction.TARGET_COLD_RESET && response === TaskMgmtResponseCode.FUNCTION_COMPLETE) {
+      // RFC 7143 11.5.1: after a cold reset the target drops all of its connections.
+      const targetName = session.targetName;
+      setImmediate(() => this.ctx.dropTargetSessions(targetName));
+    }
+  }
+
+  /** RFC 7143 11.5.1 / 11.6.1. Aborted tasks get no response of their own. */
+  private taskManagement(req: TaskMgmtRequest, aborted: Array<Promise<unknown>>): number {
+    const session = this.session!;
+    const target = session.target!;
+    const lun = decodeLun(req.lun);
+    const lu = lun === null ? undefined : target.luns.get(lun);
+    const tasksOfLun = (): ScsiTask[] => [...session.tasks.values()].filter((t) => t.lun === lun);
+    const abort = (task: ScsiTask): void => {
+      if (task.execution !== undefined) aborted.push(task.execution);
+      this.abortTask(task);
+    };
+    try {
+      switch (req.function) {
+        case TaskMgmtFunction.ABORT_TASK: {
+          const task = session.tasks.get(req.referencedTaskTag);
+          if (task !== undefined) {
+            abort(task);
+            return TaskMgmtResponseCode.FUNCTION_COMPLETE;
+          }
+          // RFC 7143 11.6.1: a command not yet received but within the window and before this
+          // request counts as received, so it will never run.
+          if (serialLe(session.expCmdSN, req.refCmdSN) && serialLt(req.refCmdSN, req.cmdSN) &&
+              session.admit(req.refCmdSN, false, () => session.commandCompleted())) {
+            return TaskMgmtResponseCode.FUNCTION_COMPLETE;
+          }
+          return TaskMgmtResponseCode.TASK_DOES_NOT_EXIST;
+        }
+        case TaskMgmtFunction.ABORT_TASK_SET:
+        case TaskMgmtFunction.CLEAR_TASK_SET:
+          if (lu === undefined) return TaskMgmtResponseCode.LUN_DOES_NOT_EXIST;
+          for (const t of tasksOfLun()) abort(t);
+          return TaskMgmtResponseCode.FUNCTION_COMPLETE;
+        case TaskMgmtFunction.CLEAR_ACA:
+          // No ACA is ever established (NACA=0 only).
+          return TaskMgmtResponseCode.FUNCTION_NOT_SUPPORTED;
+        case TaskMgmtFunction.LOGICAL_UNIT_RESET:
+          if (lu === undefined) return TaskMgmtResponseCode.LUN_DOES_NOT_EXIST;
+          for (const t of tasksOfLun()) abort(t);
+          lu.reset('lun');
+          return TaskMgmtResponseCode.FUNCTION_COMPLETE;
+        case TaskMgmtFunction.TARGET_WARM_RESET:
+        case TaskMgmtFunction.TARGET_COLD_RESET: {
+          for (const t of [...session.tasks.values()]) abort(t);
+          const kind = req.function === TaskMgmtFunction.TARGET_WARM_RESET ? 'target-warm' : 'target-cold';
+          for (const u of target.luns.values()) u.reset(kind);
+          return TaskMgmtResponseCode.FUNCTION_COMPLETE;
+        }
+        case TaskMgmtFunction.TASK_REASSIGN:
+          // ErrorRecoveryLevel 0: no task reassignment.
+          return TaskMgmtResponseCode.TASK_ALLEGIANCE_REASSIGNMENT_NOT_SUPPORTED;
+        default:
+          return TaskMgmtResponseCode.FUNCTION_REJECTED;
+      }
+    } catch (err) {
+      this.ctx.log.error('task management failed', { function: req.function, err: String(err) });
+      return TaskMgmtResponseCode.FUNCTION_REJECTED;
+    }
+  }
+
+  private abortTask(task: ScsiTask): void {
+    task.state = 'aborted';
+    this.session?.tasks.delete(task.itt);
+    this.releaseSlot(task);
+  }
+
+  private onText(req: TextRequest): void {
+    const session = this.session!;
+    session.admit(req.cmdSN, req.immediate, () => {
+      if (!req.immediate) session.commandCompleted();
+      let reply;
+      try {
+        reply = this.text.handle(req, (pairs) => this.answerText(pairs), this.params.initiatorMaxRecvDataSegmentLength);
+      } catch (err) {
+        const reason = err instanceof IscsiError && err.rejectReason !== undefined ? err.rejectReason : RejectReason.PROTOCOL_ERROR;
+        return this.sendReject(encodeBhs(req), reason);
+      }
+      this.write({
+        opcode: Opcode.TEXT_RESPONSE,
+        immediate: false,
+        ahs: EMPTY,
+        data: reply.data,
+        final: reply.final,
+        continue: reply.continue,
+        lun: req.lun,
+        itt: req.itt,
+        ttt: reply.ttt,
+        ...this.sequenceNumbers(true),
+      });
+    });
+  }
+
+  /** Text in full feature phase: SendTargets, and the keys that may be renegotiated. */
+  private answerText(pairs: KeyValue[]): KeyValue[] {
+    const session = this.session!;
+    const answers: KeyValue[] = [];
+    const rest: KeyValue[] = [];
+    for (const [key, value] of pairs) {
+      if (key === 'SendTargets') {
+        answers.push(
+          ...sendTargets({
+            registry: this.ctx.registry,
+            initiatorName: session.initiatorName,
+            value,
+            portal: { address: this.portal.address, port: this.portal.port, portalGroupTag: this.ctx.portalGroupTag },
+            sessionTarget: session.type === 'normal' ? session.target : undefined,
+          }),
+        );
+      } else {
+        rest.push([key, value]);
+      }
+    }
+    answers.push(...this.textNegotiator.respond(rest, { discovery: session.type === 'discovery', phase: 'fullFeature' }));
+    if (rest.some(([k]) => k === 'MaxRecvDataSegmentLength')) {
+      this.params = {
+        ...this.params,
+        initiatorMaxRecvDataSegmentLength: Number(this.textNegotiator.value('MaxRecvDataSegmentLength')),
+      };
+    }
+    return answers;
+  }
+
+  private onLogout(req: LogoutRequest): void {
+    const session = this.session!;
+    session.admit(req.cmdSN, req.immediate, () => {
+      void this.logout(req).catch((err) => {
+        this.ctx.log.error('logout failed', { err: String(err) });
+        this.close('logout failed');
+      });
+    });
+  }
+
+  /** RFC 7143 11.14 / 11.15: outstanding commands complete first, then the response, then close. */
+  private async logout(req: LogoutRequest): Promise<void> {
+    const session = this.session!;
+    let response: number;
+    if (req.reasonCode === LogoutReason.CLOSE_SESSION) response = LogoutResponseCode.CLOSED;
+    else if (req.reasonCode === LogoutReason.CLOSE_CONNECTION) {
+      response = req.cid === this.cid ? LogoutResponseCode.CLOSED : LogoutResponseCode.CID_NOT_FOUND;
+    } else if (req.reasonCode === LogoutReason.REMOVE_FOR_RECOVERY) {
+      response = LogoutResponseCode.RECOVERY_NOT_SUPPORTED;
+    } else {
+      if (!req.immediate) session.commandCompleted();
+      return this.sendReject(encodeBhs(req), RejectReason.INVALID_PDU_FIELD);
+    }
+    if (response === LogoutResponseCode.CLOSED) {
+      while (!this.isIdle && this.state === 'fullFeature') {
+        await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      }
+    }
+    if (this.state !== 'fullFeature') return;
+    if (!req.immediate) session.commandCompleted();
+    this.write({
+      opcode: Opcode.LOGOUT_RESPONSE,
+      immediate: false,
+      ahs: EMPTY,
+      data: EMPTY,
+      response,
+      itt: req.itt,
+      ...this.sequenceNumbers(true),
+      time2Wait: response === LogoutResponseCode.RECOVERY_NOT_SUPPORTED ? this.params.defaultTime2Wait : 0,
+      time2Retain: 0,
+    });
+    if (response === LogoutResponseCode.CLOSED) {
+      // ERL 0, one connection: closing the connection closes the session. The connection
+      // itself closes only once the Logout Response is flushed.
+      session.connection = null;
+      this.endSession(session, 'logout');
+      this.closeAfterFlush('logout');
+    }
+  }
+
+  /** No task active and no response still being written. */
+  private get isIdle(): boolean {
+    return (this.session === null || this.session.tasks.size === 0) && this.responsesInProgress === 0;
+  }
+
+  private notifyIdle(): void {
+    if (this.idleWaiters.length === 0 || !this.isIdle) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** RFC 7143 11.9.1 AsyncEvent 1: the target asks for a logout within `time2WaitS` seconds. */
+  requestLogout(time2WaitS: number): void {
+    if (this.state !== 'fullFeature') return;
+    this.write({
+      opcode: Opcode.ASYNC_MESSAGE,
+      immediate: false,
+      ahs: EMPTY,
+      data: EMPTY,
+      lun: 0n,
+      ...this.sequenceNumbers(true),
+      asyncEvent: AsyncEvent.LOGOUT_REQUEST,
+      asyncVCode: 0,
+      parameter1: 0,
+      parameter2: 0,
+      parameter3: time2WaitS,
+    });
+  }
+
+  // ---- NOP-In keepalive (RFC 7143 11.19) ---------------------------------------------------------
+
+  private startNopTimer(): void {
+    const interval = this.ctx.nopInIntervalMs;
+    if (interval <= 0) return;
+    this.nopTimer = setInterval(() => this.maybePing(), interval);
+    this.nopTimer.unref();
+  }
+
+  private maybePing(): void {
+    if (this.state !== 'fullFeature' || this.pendingPingTtt !== undefined) return;
+    if (this.receivedSincePing) {
+      this.receivedSincePing = false;
+      return;
+    }
+    const ttt = this.allocateTtt();
+    this.pendingPingTtt = ttt;
+    this.write({
+      opcode: Opcode.NOP_IN,
+      immediate: false,
+      ahs: EMPTY,
+      data: EMPTY,
+      lun: 0n,
+      itt: RESERVED_TAG,
+      ttt,
+      ...this.sequenceNumbers(false),
+    });
+    this.nopTimeout = setTimeout(() => {
+      if (this.pendingPingTtt === ttt) {
+        this.ctx.log.warn('NOP-In not answered, dropping connection', { initiator: this.session?.initiatorName });
+        this.close('NOP-In timeout');
+      }
+    }, this.ctx.nopInTimeoutMs);
+    this.nopTimeout.unref();
+  }
+
+  private clearPing(): void {
+    this.pendingPingTtt = undefined;
+    if (this.nopTimeout !== undefined) clearTimeout(this.nopTimeout);
+    this.nopTimeout = undefined;
+  }
+
+  // ---- output -----------------------------------------------------------------------------------
+
+  private allocateTtt(): number {
+    this.lastTtt = this.lastTtt >= 0xfffffffe ? 1 : this.lastTtt + 1;
+    return this.lastTtt;
+  }
+
+  private nextStatSN(): number {
+    const statSN = this.statSN;
+    this.statSN = serialAdd(this.statSN, 1);
+    return statSN;
+  }
+
+  /** StatSN (advanced for PDUs that carry status) and the session's window. */
+  private sequenceNumbers(advance: boolean): { statSN: number; expCmdSN: number; maxCmdSN: number } {
+    const statSN = advance ? this.nextStatSN() : this.statSN;
+    const s = this.session;
+    return { statSN, expCmdSN: s?.expCmdSN ?? 0, maxCmdSN: s?.maxCmdSN ?? 0 };
+  }
+
+  private sendReject(header: Buffer, reason: number): void {
+    this.write({
+      opcode: Opcode.REJECT,
+      immediate: false,
+      ahs: EMPTY,
+      data: Buffer.from(header.subarray(0, 48)),
+      reason,
+      ...this.sequenceNumbers(true),
+      dataSN: 0,
+    });
+  }
+
+  /** Writes one PDU (header, data, padding and digests gathered by cork); false when the socket is full. */
+  private write(pdu: TargetPdu): boolean {
+    if (this.state === 'closed' || this.state === 'closing') return false;
+    const parts = serializePdu(pdu, this.digests);
+    if (parts.length === 1) return this.socket.write(parts[0]!);
+    this.socket.cork();
+    let ok = true;
+    for (const p of parts) ok = this.socket.write(p);
+    this.socket.uncork();
+    return ok;
+  }
+
+  private drained(): Promise<void> {
+    if (!this.socket.writableNeedDrain || this.state === 'closed') return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private onDrain(): void {
+    if (this.socket.isPaused()) this.socket.resume();
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  // ---- closing ----------------------------------------------------------------------------------
+
+  /** Sends what is queued, then closes (after a failed login or a logout). */
+  private closeAfterFlush(reason: string): void {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    this.state = 'closing';
+    this.socket.end();
+    setTimeout(() => this.close(reason), CLOSE_FLUSH_MS).unref();
+  }
+
+  /** Drops the connection now; at ERL 0 its session ends with it. */
+  close(reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.loginTimer);
+    if (this.nopTimer !== undefined) clearInterval(this.nopTimer);
+    this.clearPing();
+    // end() first so that a stream peer (duplexPair in tests) sees the end; then let go at once.
+    this.socket.end();
+    setImmediate(() => this.socket.destroy());
+    const session = this.session;
+    if (session !== null && session.connection === this) this.endSession(session, reason);
+    const waiters = [...this.drainWaiters, ...this.idleWaiters];
+    this.drainWaiters = [];
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+    this.ctx.connectionClosed(this);
+  }
+}

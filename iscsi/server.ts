@@ -1,0 +1,133 @@
+// The iSCSI target portal (RFC 7143 4.2.7): accepts TCP connections, one Connection each, and
+// owns the session table. Shutdown asks every session to log out (AsyncEvent 1) first.
+
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Connection, type ConnectionContext, type LocalPortal } from './connection.js';
+import type { TargetRegistry } from './device.js';
+import { silentLogger, type Logger } from './log.js';
+import { isidHex } from './names.js';
+import { SessionTable } from './session.js';
+
+export interface IscsiServerOptions {
+  registry: TargetRegistry;
+  log?: Logger;
+  /** RFC 7143 13.9 TargetPortalGroupTag of this portal; default 1. */
+  portalGroupTag?: number;
+  /** Ping idle connections with NOP-In after this long; 0 disables. Default 30 s. */
+  nopInIntervalMs?: number;
+  /** Drop a connection whose NOP-In is not answered within this. Default 15 s. */
+  nopInTimeoutMs?: number;
+}
+
+export interface SessionInfo {
+  initiatorName: string;
+  targetName: string;
+  isid: string;
+  tsih: number;
+  connections: number;
+}
+
+export class IscsiServer {
+  private readonly ctx: ConnectionContext;
+  private readonly sessions = new SessionTable();
+  private readonly connections = new Set<Connection>();
+  private readonly log: Logger;
+  private server: net.Server | undefined;
+  private closeWaiters: Array<() => void> = [];
+
+  constructor(opts: IscsiServerOptions) {
+    this.log = opts.log ?? silentLogger;
+    this.ctx = {
+      registry: opts.registry,
+      log: this.log,
+      portalGroupTag: opts.portalGroupTag ?? 1,
+      nopInIntervalMs: opts.nopInIntervalMs ?? 30_000,
+      nopInTimeoutMs: opts.nopInTimeoutMs ?? 15_000,
+      sessions: this.sessions,
+      dropTargetSessions: (name) => this.dropTargetSessions(name),
+      connectionClosed: (conn) => {
+        this.connections.delete(conn);
+        if (this.connections.size === 0) {
+          const waiters = this.closeWaiters;
+          this.closeWaiters = [];
+          for (const w of waiters) w();
+        }
+      },
+    };
+  }
+
+  listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    const server = net.createServer({ noDelay: true }, (socket) => {
+      socket.setNoDelay(true);
+      socket.setKeepAlive(true, 60_000);
+      this.accept(socket, { address: socket.localAddress ?? host, port: socket.localPort ?? port });
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.log.error('iSCSI listener error', { err: String(err) }));
+        const addr = server.address() as net.AddressInfo;
+        this.log.info('iSCSI portal listening', { host: addr.address, port: addr.port });
+        resolve({ host: addr.address, port: addr.port });
+      });
+    });
+  }
+
+  /** Serves one connected stream (a TCP socket, or one end of a duplex pair in tests). */
+  accept(stream: Duplex, portal: LocalPortal): Connection {
+    const conn = new Connection(stream, this.ctx, portal);
+    this.connections.add(conn);
+    return conn;
+  }
+
+  sessionsInfo(): SessionInfo[] {
+    return this.sessions.all().map((s) => ({
+      initiatorName: s.initiatorName,
+      targetName: s.targetName,
+      isid: isidHex(s.isid),
+      tsih: s.tsih,
+      connections: s.connection === null ? 0 : 1,
+    }));
+  }
+
+  /** Drops every session logged in to a target (it was removed, or TARGET COLD RESET). */
+  dropTargetSessions(targetName: string): void {
+    for (const s of this.sessions.all()) {
+      if (s.type === 'normal' && s.targetName === targetName) {
+        s.end(this.log, 'target sessions dropped');
+        this.sessions.remove(s);
+      }
+    }
+  }
+
+  /**
+   * Stops listening, asks every session to log out (RFC 7143 11.9.1 AsyncEvent 1), waits up to
+   * graceMs for the initiators to do so, then drops what is left.
+   */
+  async close(opts: { graceMs?: number } = {}): Promise<void> {
+    const graceMs = opts.graceMs ?? 2000;
+    const server = this.server;
+    this.server = undefined;
+    const closed = server === undefined
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const conn of this.connections) {
+      if (conn.isFullFeature) conn.requestLogout(Math.max(1, Math.ceil(graceMs / 1000)));
+      else conn.close('server shutting down');
+    }
+    if (this.connections.size > 0 && graceMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.closeWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    for (const conn of [...this.connections]) conn.close('server shut down');
+    await closed;
+  }
+}
