@@ -1,0 +1,76 @@
+// An in-memory, sparse BlockBackend for unit tests: only written blocks take memory; unmapped
+// blocks read as zeros. Capacity can be changed to exercise CAPACITY DATA HAS CHANGED.
+
+import type { BlockBackend } from '../../iscsi/device.js';
+
+export class MemoryBackend implements BlockBackend {
+  readonly blockSize: number;
+  readonly serial: string;
+  readonly naaId: string;
+  #blockCount: number;
+  readonly #blocks = new Map<number, Buffer>();
+  /** Set to make every call fail with this error (e.g. `{ transient: true }`). */
+  failWith: unknown = null;
+
+  constructor(opts: { blockSize?: number; blockCount?: number; serial?: string; naaId?: string } = {}) {
+    this.blockSize = opts.blockSize ?? 512;
+    this.#blockCount = opts.blockCount ?? 1024;
+    this.serial = opts.serial ?? 'SG0123456789';
+    this.naaId = opts.naaId ?? '6001405abcdef012';
+  }
+
+  blockCount(): number {
+    return this.#blockCount;
+  }
+
+  resize(blockCount: number): void {
+    this.#blockCount = blockCount;
+  }
+
+  /** Blocks currently holding data. */
+  get mappedBlockCount(): number {
+    return this.#blocks.size;
+  }
+
+  #check(lba: number, blockCount: number): void {
+    if (this.failWith !== null) throw this.failWith;
+    if (lba < 0 || blockCount < 0 || lba + blockCount > this.#blockCount) throw new Error(`backend range ${lba}+${blockCount}`);
+  }
+
+  async read(lba: number, blockCount: number): Promise<Buffer> {
+    this.#check(lba, blockCount);
+    const out = Buffer.alloc(blockCount * this.blockSize);
+    for (let i = 0; i < blockCount; i++) this.#blocks.get(lba + i)?.copy(out, i * this.blockSize);
+    return out;
+  }
+
+  async write(lba: number, data: Buffer): Promise<void> {
+    if (data.length % this.blockSize !== 0) throw new Error('partial block write');
+    const blockCount = data.length / this.blockSize;
+    this.#check(lba, blockCount);
+    for (let i = 0; i < blockCount; i++) {
+      this.#blocks.set(lba + i, Buffer.from(data.subarray(i * this.blockSize, (i + 1) * this.blockSize)));
+    }
+  }
+
+  async unmap(lba: number, blockCount: number): Promise<void> {
+    this.#check(lba, blockCount);
+    for (let i = 0; i < blockCount; i++) this.#blocks.delete(lba + i);
+  }
+
+  async mapStatus(lba: number, blockCount: number): Promise<Array<{ lba: number; blockCount: number; mapped: boolean }>> {
+    this.#check(lba, blockCount);
+    const runs: Array<{ lba: number; blockCount: number; mapped: boolean }> = [];
+    for (let i = 0; i < blockCount; i++) {
+      const mapped = this.#blocks.has(lba + i);
+      const last = runs[runs.length - 1];
+      if (last && last.mapped === mapped) last.blockCount++;
+      else runs.push({ lba: lba + i, blockCount: 1, mapped });
+    }
+    return runs;
+  }
+
+  async flush(): Promise<void> {
+    if (this.failWith !== null) throw this.failWith;
+  }
+}
