@@ -1,0 +1,280 @@
+// The one configuration schema (ARCHITECTURE.md): a JSON or YAML file, with command-line flags
+// merged on top. Every error names the key path it is about, e.g.
+//   config error: volumes[1].size: must be at least 1GiB (got "10MiB")
+
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { LOG_LEVELS } from './log.js';
+import { GiB, TiB, formatSize, parseSize } from './size.js';
+
+/** Names that become part of an IQN (RFC 3722 allows lower-case letters, digits, '-', '.'). */
+const NAME_PATTERN = /^[-.a-z0-9]+$/;
+const NAME_RULE = 'must contain only lower-case letters, digits, "-" and "."';
+
+/** RFC 7143 4.2.7.2: iqn., eui. (16 hex) or naa. (16 or 32 hex) names. */
+const INITIATOR_NAME_PATTERN = /^(iqn\.\d{4}-\d{2}\.[^\s]+|eui\.[0-9a-fA-F]{16}|naa\.[0-9a-fA-F]{16}([0-9a-fA-F]{16})?)$/;
+
+/** AWS Storage Gateway volume limits (whole GiB). */
+const VOLUME_SIZE_LIMITS = {
+  stored: { minBytes: GiB, maxBytes: 16 * TiB },
+  cached: { minBytes: GiB, maxBytes: 32 * TiB },
+} as const;
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** "HOST:PORT", "[v6]:PORT" -> { host, port }. */
+export function parseListenAddress(input: string): ListenAddress {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(input);
+  const port = match === null ? NaN : Number(match[3]);
+  if (match === null || port > 65535) {
+    throw new Error(`must be HOST:PORT like "127.0.0.1:3260" or "[::1]:3260" (got ${JSON.stringify(input)})`);
+  }
+  return { host: match[1] ?? match[2], port };
+}
+
+const listenAddress = z.string().transform((value, ctx) => {
+  try {
+    return parseListenAddress(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const CHAP_SECRET_RULE = 'must be 12 to 16 characters (AWS CHAP secret rule)';
+const chapSecret = z.string().min(12, CHAP_SECRET_RULE).max(16, CHAP_SECRET_RULE);
+
+const chapSchema = z
+  .strictObject({
+    user: z.string().min(1, 'must not be empty'),
+    secret: chapSecret,
+    mutualUser: z.string().min(1, 'must not be empty').optional(),
+    mutualSecret: chapSecret.optional(),
+  })
+  .superRefine((chap, ctx) => {
+    if ((chap.mutualUser === undefined) !== (chap.mutualSecret === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [chap.mutualUser === undefined ? 'mutualUser' : 'mutualSecret'],
+        message: 'mutualUser and mutualSecret go together (mutual CHAP needs both)',
+      });
+    }
+    if (chap.mutualSecret !== undefined && chap.mutualSecret === chap.secret) {
+      ctx.addIssue({ code: 'custom', path: ['mutualSecret'], message: 'must differ from secret (RFC 7143 12.1.3)' });
+    }
+  });
+
+const volumeSchema = z
+  .strictObject({
+    name: z.string().regex(NAME_PATTERN, NAME_RULE),
+    type: z
+      .enum(['stored', 'cached'])
+      .default('stored')
+      .describe(
+        'stored: all data on local disk. cached: until the S3 storage engine lands, served from the ' +
+          'same local store as stored volumes (the startup log says so).',
+      ),
+    size: z
+      .union([z.string(), z.number()])
+      .describe('"100GiB", "2TiB" or bytes; whole GiB, 1GiB-16TiB stored, 1GiB-32TiB cached'),
+    chap: chapSchema.optional(),
+    initiators: z
+      .array(z.string().regex(INITIATOR_NAME_PATTERN, 'must be an iSCSI name (iqn.YYYY-MM.…, eui.…, naa.…)'))
+      .optional()
+      .describe('only these initiators may log in to the volume'),
+  })
+  .transform((volume, ctx) => {
+    const { size, ...rest } = volume;
+    const got = JSON.stringify(size);
+    let sizeBytes: number;
+    try {
+      sizeBytes = parseSize(size);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['size'], message: (err as Error).message });
+      return z.NEVER;
+    }
+    const limits = VOLUME_SIZE_LIMITS[volume.type];
+    const problem =
+      sizeBytes < limits.minBytes
+        ? `must be at least ${formatSize(limits.minBytes)}`
+        : sizeBytes > limits.maxBytes
+          ? `must be at most ${formatSize(limits.maxBytes)} for a ${volume.type} volume`
+          : sizeBytes % GiB !== 0
+            ? 'must be a whole number of GiB, like AWS volumes'
+            : null;
+    if (problem !== null) {
+      ctx.addIssue({ code: 'custom', path: ['size'], message: `${problem} (got ${got})` });
+      return z.NEVER;
+    }
+    return { ...rest, sizeBytes };
+  });
+
+export const configSchema = z.strictObject({
+  gateway: z
+    .strictObject({
+      name: z.string().regex(NAME_PATTERN, NAME_RULE).default('shelfgate').describe('part of every target IQN'),
+      region: z.string().optional(),
+      accountId: z.string().regex(/^\d{12}$/, 'must be 12 digits').optional(),
+    })
+    .prefault({}),
+  dataDir: z.string().min(1).default('./shelfgate-data').describe('the Level database lives in <dataDir>/db'),
+  iscsi: z
+    .strictObject({
+      listen: listenAddress.prefault('0.0.0.0:3260'),
+      nopInIntervalMs: z.number().int().positive().optional(),
+      nopInTimeoutMs: z.number().int().positive().optional(),
+    })
+    .prefault({}),
+  api: z.strictObject({ listen: listenAddress.prefault('127.0.0.1:8080') }).prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(LOG_LEVELS).default('info'),
+      format: z.enum(['human', 'json']).default('human'),
+    })
+    .prefault({}),
+  volumes: z
+    .array(volumeSchema)
+    .default([])
+    .superRefine((volumes, ctx) => {
+      const seen = new Map<string, number>();
+      volumes.forEach((volume, i) => {
+        const first = seen.get(volume.name);
+        if (first !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [i, 'name'],
+            message: `duplicate volume name "${volume.name}" (also volumes[${first}])`,
+          });
+        } else {
+          seen.set(volume.name, i);
+        }
+      });
+    }),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type VolumeConfig = Config['volumes'][number];
+
+/** A configuration problem the user must fix; the CLI prints `lines` and exits with code 2. */
+export class ConfigError extends Error {
+  readonly lines: string[];
+
+  constructor(lines: string[]) {
+    super(lines.join('\n'));
+    this.name = 'ConfigError';
+    this.lines = lines;
+  }
+}
+
+/** What the command line can set; each one overrides the file. */
+export interface ConfigOverrides {
+  dataDir?: string;
+  iscsiListen?: string;
+  apiListen?: string;
+  gatewayName?: string;
+  logLevel?: string;
+  logFormat?: string;
+  /** `--volume NAME:SIZE`, in order. */
+  volumes?: string[];
+}
+
+/** Reads the file (if any), merges flags and the SHELFGATE_LOG_LEVEL environment variable on top,
+ *  and validates. Throws ConfigError. */
+export async function loadConfig(opts: {
+  file?: string;
+  overrides?: ConfigOverrides;
+  env?: NodeJS.ProcessEnv;
+}): Promise<Config> {
+  let raw: unknown = {};
+  if (opts.file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(opts.file, 'utf8');
+    } catch (err) {
+      throw new ConfigError([`config error: cannot read ${opts.file}: ${(err as Error).message}`]);
+    }
+    raw = parseConfigText(opts.file, text);
+  }
+  return resolveConfig(raw, opts.overrides ?? {}, opts.env ?? {});
+}
+
+/** Validates an already-parsed document with overrides on top. Throws ConfigError. */
+export function resolveConfig(raw: unknown, overrides: ConfigOverrides, env: NodeJS.ProcessEnv = {}): Config {
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError([
+      'config error: the configuration must be a mapping of keys (gateway, dataDir, iscsi, api, log, volumes)',
+    ]);
+  }
+  const doc = structuredClone(raw) as Record<string, unknown>;
+  const section = (key: string): Record<string, unknown> => {
+    const value = doc[key];
+    if (value === undefined || value === null) return (doc[key] = {}) as Record<string, unknown>;
+    return value as Record<string, unknown>;
+  };
+  if (overrides.dataDir !== undefined) doc.dataDir = overrides.dataDir;
+  if (overrides.iscsiListen !== undefined) section('iscsi').listen = overrides.iscsiListen;
+  if (overrides.apiListen !== undefined) section('api').listen = overrides.apiListen;
+  if (overrides.gatewayName !== undefined) section('gateway').name = overrides.gatewayName;
+  const logLevel = overrides.logLevel ?? env.SHELFGATE_LOG_LEVEL;
+  if (logLevel !== undefined) section('log').level = logLevel;
+  const logFormat = overrides.logFormat ?? env.SHELFGATE_LOG_FORMAT;
+  if (logFormat !== undefined) section('log').format = logFormat;
+  if (overrides.volumes !== undefined && overrides.volumes.length > 0) {
+    const volumes = Array.isArray(doc.volumes) ? (doc.volumes as unknown[]) : [];
+    for (const flag of overrides.volumes) {
+      const colon = flag.lastIndexOf(':');
+      if (colon <= 0 || colon === flag.length - 1) {
+        throw new ConfigError([`config error: --volume ${JSON.stringify(flag)}: expected NAME:SIZE, e.g. vol1:100GiB`]);
+      }
+      const name = flag.slice(0, colon);
+      const size = flag.slice(colon + 1);
+      const existing = volumes.find(
+        (v): v is Record<string, unknown> => typeof v === 'object' && v !== null && (v as { name?: unknown }).name === name,
+      );
+      if (existing !== undefined) existing.size = size;
+      else volumes.push({ name, type: 'stored', size });
+    }
+    doc.volumes = volumes;
+  }
+  const result = configSchema.safeParse(doc);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => `config error: ${formatIssue(issue)}`));
+  }
+  return result.data;
+}
+
+function parseConfigText(file: string, text: string): unknown {
+  const ext = extname(file).toLowerCase();
+  try {
+    // JSON is YAML too, but JSON.parse gives better messages for .json files.
+    return ext === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ConfigError([`config error: ${file} is not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`]);
+  }
+}
+
+/** "volumes[1].size: must be at least 1GiB (got \"10MiB\")" */
+export function formatIssue(issue: z.core.$ZodIssue): string {
+  const path = formatPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((k) => (path === '' ? k : `${path}.${k}`));
+    return `${keys.join(', ')}: unknown key${keys.length > 1 ? 's' : ''}`;
+  }
+  const message = issue.message.charAt(0).toLowerCase() + issue.message.slice(1);
+  return path === '' ? message : `${path}: ${message}`;
+}
+
+function formatPath(path: PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out;
+}

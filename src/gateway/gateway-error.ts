@@ -1,0 +1,18 @@
+// The gateway domain's error family (ARCHITECTURE.md "One error family per layer"): stable GW_*
+// codes that become SCSI sense or HTTP 4xx, and a CLI exit with a message saying what to do.
+
+export type GatewayErrorCode = 'GW_VOLUME_SHRINK' | 'GW_VOLUME_TYPE_CHANGED' | 'GW_LISTEN_FAILED';
+
+export class GatewayError extends Error {
+  readonly code: GatewayErrorCode;
+  /** The configuration key to change, when the configuration asks for something impossible
+   *  (e.g. "volumes[0].size"); the CLI then reports a config error. */
+  readonly configPath?: string;
+
+  constructor(code: GatewayErrorCode, message: string, opts: { cause?: unknown; configPath?: string } = {}) {
+    super(message, opts.cause !== undefined ? { cause: opts.cause } : undefined);
+    this.name = 'GatewayError';
+    this.code = code;
+    this.configPath = opts.configPath;
+  }
+}

@@ -1,0 +1,59 @@
+// Key layout of the gateway's one Level database (`<dataDir>/db`).
+//
+// Every key starts with one key-space byte, so each kind of record is a contiguous, bounded range
+// and one Level batch can touch several kinds atomically (a block write and, in a later issue, its
+// upload-queue entry). Integers are big-endian so byte order equals numeric order for iterators.
+//
+//   0x01 BLOCK    | volumeId u32 | chunkIndex u64          -> chunk bytes (absent = zeros)
+//   0x02 CATALOG  | volume name (UTF-8)                     -> VolumeRecord JSON
+//   0x03 TAPE     (reserved for the tape-record issue)
+//   0x04 UPLOAD   (reserved for the upload-queue issue)
+
+export const KeySpace = {
+  BLOCK: 0x01,
+  CATALOG: 0x02,
+  TAPE: 0x03,
+  UPLOAD: 0x04,
+} as const;
+
+const BLOCK_KEY_LENGTH = 1 + 4 + 8;
+
+export function blockKey(volumeId: number, chunkIndex: number): Buffer {
+  const key = Buffer.allocUnsafe(BLOCK_KEY_LENGTH);
+  key[0] = KeySpace.BLOCK;
+  key.writeUInt32BE(volumeId, 1);
+  key.writeBigUInt64BE(BigInt(chunkIndex), 5);
+  return key;
+}
+
+export function decodeBlockKey(key: Uint8Array): { volumeId: number; chunkIndex: number } {
+  const buf = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+  if (buf.length !== BLOCK_KEY_LENGTH || buf[0] !== KeySpace.BLOCK) {
+    throw new RangeError(`not a block key: ${buf.toString('hex')}`);
+  }
+  return { volumeId: buf.readUInt32BE(1), chunkIndex: Number(buf.readBigUInt64BE(5)) };
+}
+
+/** Bounds of every chunk of one volume: [gte, lt). */
+export function volumeBlockRange(volumeId: number): { gte: Buffer; lt: Buffer } {
+  const gte = Buffer.alloc(5);
+  gte[0] = KeySpace.BLOCK;
+  gte.writeUInt32BE(volumeId, 1);
+  const lt = Buffer.alloc(5);
+  if (volumeId === 0xffffffff) {
+    lt[0] = KeySpace.BLOCK + 1;
+  } else {
+    lt[0] = KeySpace.BLOCK;
+    lt.writeUInt32BE(volumeId + 1, 1);
+  }
+  return { gte, lt };
+}
+
+export function catalogKey(volumeName: string): Buffer {
+  return Buffer.concat([Buffer.of(KeySpace.CATALOG), Buffer.from(volumeName, 'utf8')]);
+}
+
+/** Bounds of the whole volume catalog: [gte, lt). */
+export function catalogRange(): { gte: Buffer; lt: Buffer } {
+  return { gte: Buffer.of(KeySpace.CATALOG), lt: Buffer.of(KeySpace.CATALOG + 1) };
+}

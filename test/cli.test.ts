@@ -1,0 +1,130 @@
+// The `shelfgate` command as users run it: the built CLI (run `npx tsc -p .` first).
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { cliPath, repoRoot, startGateway } from './helpers/gateway-process.js';
+
+interface Exit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: string[]): Promise<Exit> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath(), ...args], { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function tempDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'shelfgate-cli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+interface Health {
+  status: string;
+  volumes: Array<{ name: string; sizeBytes: number; serial: string; targetName: string }>;
+  sessions: unknown[];
+}
+
+async function health(apiPort: number): Promise<Health> {
+  const res = await fetch(`http://127.0.0.1:${apiPort}/health`);
+  return (await res.json()) as Health;
+}
+
+t.test('Cli.Version', async (t) => {
+  const r = await runCli(['--version']);
+  t.equal(r.code, 0);
+  t.match(r.stdout, /^shelfgate \d+\.\d+\.\d+\n$/);
+});
+
+t.test('Cli.Help', async (t) => {
+  const main = await runCli(['--help']);
+  t.equal(main.code, 0);
+  t.match(main.stdout, /Usage: shelfgate <command>/);
+  const start = await runCli(['start', '--help']);
+  t.equal(start.code, 0);
+  t.match(start.stdout, /--volume NAME:SIZE/);
+  const unknown = await runCli(['frobnicate']);
+  t.equal(unknown.code, 2);
+  t.match(unknown.stderr, /unknown command "frobnicate"/);
+});
+
+t.test('Cli.ConfigError: a bad size names the key and exits 2', async (t) => {
+  const dir = await tempDir(t);
+  const r = await runCli(['start', '--data-dir', dir, '--volume', 'vol1:10MiB']);
+  t.equal(r.code, 2);
+  t.equal(r.stdout, '');
+  t.equal(r.stderr, 'config error: volumes[0].size: must be at least 1GiB (got "10MiB")\n');
+});
+
+t.test('Cli.ConfigError: errors in a YAML file name their key path', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'shelfgate.yaml');
+  await writeFile(file, 'volumes:\n  - name: ok\n    size: 1GiB\n  - name: big\n    size: 20TiB\n');
+  const r = await runCli(['start', '--config', file, '--data-dir', dir]);
+  t.equal(r.code, 2);
+  t.equal(r.stderr, 'config error: volumes[1].size: must be at most 16TiB for a stored volume (got "20TiB")\n');
+});
+
+t.test('Cli.StartStop: ready line, /health, SIGTERM exits 0', async (t) => {
+  const gw = await startGateway({ volumes: ['vol1:2GiB', 'vol2:1GiB'] });
+  t.teardown(() => gw.dispose());
+  t.ok(gw.iscsiPort > 0 && gw.apiPort > 0, 'ports resolved');
+  const h = await health(gw.apiPort);
+  t.equal(h.status, 'ok');
+  t.same(
+    h.volumes.map((v) => [v.name, v.sizeBytes, v.targetName]),
+    [
+      ['vol1', 2 ** 31, 'iqn.2026-11.dev.shelfgate:shelfgate-vol1'],
+      ['vol2', 2 ** 30, 'iqn.2026-11.dev.shelfgate:shelfgate-vol2'],
+    ],
+  );
+  t.same(h.sessions, []);
+  t.equal(await gw.stop(), 0);
+});
+
+t.test('Cli.Restart: identity persists, a volume grows, shrinking is refused', async (t) => {
+  const dataDir = await tempDir(t);
+  const first = await startGateway({ dataDir, volumes: ['vol1:1GiB'] });
+  t.teardown(() => first.dispose());
+  const before = (await health(first.apiPort)).volumes[0];
+  t.equal(await first.stop(), 0);
+
+  const grown = await startGateway({ dataDir, volumes: ['vol1:3GiB'] });
+  t.teardown(() => grown.dispose());
+  const after = (await health(grown.apiPort)).volumes[0];
+  t.equal(after.serial, before.serial, 'same serial after restart');
+  t.equal(after.sizeBytes, 3 * 2 ** 30);
+  t.equal(await grown.stop(), 0);
+
+  const r = await runCli(['start', '--data-dir', dataDir, '--iscsi-listen', '127.0.0.1:0', '--api-listen', '127.0.0.1:0',
+    '--volume', 'vol1:2GiB']);
+  t.equal(r.code, 2);
+  t.equal(r.stdout, '');
+  t.match(
+    r.stderr,
+    'config error: volumes[0].size: volume vol1 is 3GiB; shrinking it to 2GiB is not supported (set its size to 3GiB or more)\n',
+  );
+});
+
+t.test('Cli.PortInUse: the error says which flag to pass', async (t) => {
+  const dir = await tempDir(t);
+  const blocker = net.createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()));
+  t.teardown(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+  const port = (blocker.address() as net.AddressInfo).port;
+  const r = await runCli(['start', '--data-dir', dir, '--iscsi-listen', `127.0.0.1:${port}`, '--api-listen', '127.0.0.1:0']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, `iSCSI port ${port} is in use; pass --iscsi-listen 127.0.0.1:${port + 1}`);
+});

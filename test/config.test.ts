@@ -1,0 +1,168 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { ConfigError, loadConfig, resolveConfig, type ConfigOverrides } from '../src/config.js';
+import { formatSize, parseSize } from '../src/size.js';
+
+/** The error lines resolveConfig throws, or [] when the document is valid. */
+function errors(raw: unknown, overrides: ConfigOverrides = {}): string[] {
+  try {
+    resolveConfig(raw, overrides);
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return err.lines;
+    throw err;
+  }
+}
+
+const secret = 'abcdefghijkl'; // 12 characters
+
+t.test('Size.Parse: binary units, bytes, and helpful refusals', async (t) => {
+  t.equal(parseSize('1GiB'), 2 ** 30);
+  t.equal(parseSize('16 TiB'), 16 * 2 ** 40);
+  t.equal(parseSize('1.5GiB'), 1.5 * 2 ** 30);
+  t.equal(parseSize('1073741824'), 2 ** 30);
+  t.equal(parseSize(4096), 4096);
+  t.throws(() => parseSize('10GB'), { message: 'unknown unit "GB" in "10GB"; use binary units like "10GiB"' });
+  t.throws(() => parseSize('lots'), /must be a size like/);
+  t.throws(() => parseSize(-1), /whole number of bytes/);
+  t.equal(formatSize(3 * 2 ** 30), '3GiB');
+  t.equal(formatSize(1536), '1536B');
+});
+
+t.test('Config.Defaults', async (t) => {
+  t.same(resolveConfig({}, {}), {
+    gateway: { name: 'shelfgate' },
+    dataDir: './shelfgate-data',
+    iscsi: { listen: { host: '0.0.0.0', port: 3260 } },
+    api: { listen: { host: '127.0.0.1', port: 8080 } },
+    log: { level: 'info', format: 'human' },
+    volumes: [],
+  });
+  t.same(resolveConfig(null, {}).volumes, [], 'an empty YAML file is an empty configuration');
+});
+
+t.test('Config.Volume: sizes, types and defaults', async (t) => {
+  const config = resolveConfig(
+    {
+      volumes: [
+        { name: 'vol1', size: '100GiB' },
+        { name: 'big.cache', type: 'cached', size: '32TiB', initiators: ['iqn.1994-05.com.redhat:host1'] },
+        { name: 'bytes', size: 2 ** 30, chap: { user: 'u', secret, mutualUser: 'm', mutualSecret: 'mnopqrstuvwx' } },
+      ],
+    },
+    {},
+  );
+  t.same(config.volumes, [
+    { name: 'vol1', type: 'stored', sizeBytes: 100 * 2 ** 30 },
+    { name: 'big.cache', type: 'cached', sizeBytes: 32 * 2 ** 40, initiators: ['iqn.1994-05.com.redhat:host1'] },
+    {
+      name: 'bytes',
+      type: 'stored',
+      sizeBytes: 2 ** 30,
+      chap: { user: 'u', secret, mutualUser: 'm', mutualSecret: 'mnopqrstuvwx' },
+    },
+  ]);
+});
+
+t.test('Config.Errors: each names its key path', async (t) => {
+  t.same(errors({ volumes: [{ name: 'ok', size: '1GiB' }, { name: 'small', size: '10MiB' }] }), [
+    'config error: volumes[1].size: must be at least 1GiB (got "10MiB")',
+  ]);
+  t.same(errors({ volumes: [{ name: 'v', size: '17TiB' }] }), [
+    'config error: volumes[0].size: must be at most 16TiB for a stored volume (got "17TiB")',
+  ]);
+  t.same(errors({ volumes: [{ name: 'v', type: 'cached', size: '33TiB' }] }), [
+    'config error: volumes[0].size: must be at most 32TiB for a cached volume (got "33TiB")',
+  ]);
+  t.same(errors({ volumes: [{ name: 'v', size: '1.5GiB' }] }), [
+    'config error: volumes[0].size: must be a whole number of GiB, like AWS volumes (got "1.5GiB")',
+  ]);
+  t.same(errors({ volumes: [{ name: 'v', size: '10GB' }] }), [
+    'config error: volumes[0].size: unknown unit "GB" in "10GB"; use binary units like "10GiB"',
+  ]);
+  t.same(errors({ volumes: [{ name: 'Vol_1', size: '1GiB' }] }), [
+    'config error: volumes[0].name: must contain only lower-case letters, digits, "-" and "."',
+  ]);
+  t.same(errors({ volumes: [{ name: 'a', size: '1GiB' }, { name: 'a', size: '2GiB' }] }), [
+    'config error: volumes[1].name: duplicate volume name "a" (also volumes[0])',
+  ]);
+  t.same(errors({ volumes: [{ name: 'a', size: '1GiB', sise: 1 }] }), ['config error: volumes[0].sise: unknown key']);
+  t.same(errors({ volumes: [{ name: 'a', size: '1GiB', chap: { user: 'u', secret: 'short' } }] }), [
+    'config error: volumes[0].chap.secret: must be 12 to 16 characters (AWS CHAP secret rule)',
+  ]);
+  t.same(errors({ volumes: [{ name: 'a', size: '1GiB', chap: { user: 'u', secret, mutualUser: 'm', mutualSecret: secret } }] }), [
+    'config error: volumes[0].chap.mutualSecret: must differ from secret (RFC 7143 12.1.3)',
+  ]);
+  t.same(errors({ volumes: [{ name: 'a', size: '1GiB', chap: { user: 'u', secret, mutualUser: 'm' } }] }), [
+    'config error: volumes[0].chap.mutualSecret: mutualUser and mutualSecret go together (mutual CHAP needs both)',
+  ]);
+  t.same(errors({ volumes: [{ name: 'a', size: '1GiB', initiators: ['host1'] }] }), [
+    'config error: volumes[0].initiators[0]: must be an iSCSI name (iqn.YYYY-MM.…, eui.…, naa.…)',
+  ]);
+  t.same(errors({ iscsi: { listen: '3260' } }), [
+    'config error: iscsi.listen: must be HOST:PORT like "127.0.0.1:3260" or "[::1]:3260" (got "3260")',
+  ]);
+  t.same(errors({ gateway: { name: 'GW', accountId: '12' } }), [
+    'config error: gateway.name: must contain only lower-case letters, digits, "-" and "."',
+    'config error: gateway.accountId: must be 12 digits',
+  ]);
+  t.same(errors({ log: { level: 'loud' } }), [
+    'config error: log.level: invalid option: expected one of "debug"|"info"|"warn"|"error"|"silent"',
+  ]);
+  t.same(errors({ volume: [] }), ['config error: volume: unknown key']);
+  t.same(errors([1, 2]), [
+    'config error: the configuration must be a mapping of keys (gateway, dataDir, iscsi, api, log, volumes)',
+  ]);
+});
+
+t.test('Config.Overrides: flags win over the file', async (t) => {
+  const config = resolveConfig(
+    {
+      dataDir: '/from/file',
+      iscsi: { listen: '0.0.0.0:3260', nopInIntervalMs: 5000 },
+      volumes: [{ name: 'vol1', size: '1GiB', chap: { user: 'u', secret } }],
+    },
+    {
+      dataDir: '/from/flag',
+      iscsiListen: '[::1]:0',
+      apiListen: '127.0.0.1:0',
+      gatewayName: 'gw2',
+      volumes: ['vol1:5GiB', 'vol2:2GiB'],
+    },
+  );
+  t.equal(config.dataDir, '/from/flag');
+  t.same(config.iscsi, { listen: { host: '::1', port: 0 }, nopInIntervalMs: 5000 });
+  t.same(config.api.listen, { host: '127.0.0.1', port: 0 });
+  t.equal(config.gateway.name, 'gw2');
+  t.same(config.volumes, [
+    { name: 'vol1', type: 'stored', sizeBytes: 5 * 2 ** 30, chap: { user: 'u', secret } },
+    { name: 'vol2', type: 'stored', sizeBytes: 2 * 2 ** 30 },
+  ]);
+  t.same(errors({}, { volumes: ['nosize'] }), ['config error: --volume "nosize": expected NAME:SIZE, e.g. vol1:100GiB']);
+  t.same(errors({}, { volumes: ['v:1MiB'] }), ['config error: volumes[0].size: must be at least 1GiB (got "1MiB")']);
+  t.equal(resolveConfig({}, {}, { SHELFGATE_LOG_LEVEL: 'debug' }).log.level, 'debug', 'environment sets the level');
+  t.equal(resolveConfig({}, { logLevel: 'warn' }, { SHELFGATE_LOG_LEVEL: 'debug' }).log.level, 'warn', 'flag beats env');
+});
+
+t.test('Config.Files: YAML and JSON', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'shelfgate-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const yamlFile = join(dir, 'shelfgate.yaml');
+  await writeFile(yamlFile, 'gateway:\n  name: office\nvolumes:\n  - name: backup\n    type: cached\n    size: 2TiB\n');
+  const fromYaml = await loadConfig({ file: yamlFile });
+  t.equal(fromYaml.gateway.name, 'office');
+  t.same(fromYaml.volumes, [{ name: 'backup', type: 'cached', sizeBytes: 2 * 2 ** 40 }]);
+
+  const jsonFile = join(dir, 'shelfgate.json');
+  await writeFile(jsonFile, JSON.stringify({ dataDir: '/var/lib/shelfgate', volumes: [{ name: 'v', size: 2 ** 30 }] }));
+  t.equal((await loadConfig({ file: jsonFile })).dataDir, '/var/lib/shelfgate');
+
+  await writeFile(jsonFile, '{ "volumes": [ }');
+  await t.rejects(loadConfig({ file: jsonFile }), { name: 'ConfigError', message: /is not valid JSON/ });
+  await t.rejects(loadConfig({ file: join(dir, 'missing.yaml') }), {
+    name: 'ConfigError',
+    message: /cannot read .*missing\.yaml/,
+  });
+});
