@@ -1,0 +1,146 @@
+// The tapes of one gateway: each a header and index in the shared Level database (tape-keys.ts)
+// plus a data file `<dataDir>/tapes/<barcode>.tape` with its record bytes (tape-medium.ts says why).
+// One StoredTapeMedium per barcode is open at a time (a cartridge is in one drive).
+
+import { constants } from 'node:fs';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Database } from './database.js';
+import { TapeStoreError } from './tape-error.js';
+import { decodeTapeHeader, encodeTapeHeader, type TapeHeader } from './tape-header.js';
+import { isValidBarcode, TapeKeys } from './tape-keys.js';
+import { StoredTapeMedium } from './tape-medium.js';
+
+export interface NewTape {
+  barcode: string;
+  capacityBytes: number;
+  worm?: boolean;
+  /** Default: 1 % of the capacity, at least 16 MiB (never more than the capacity). */
+  earlyWarningBytes?: number;
+}
+
+const MIN_EARLY_WARNING_BYTES = 16 * 1024 * 1024;
+
+export class TapeMediumStore {
+  private readonly db: Database;
+  private readonly tapeDir: string;
+  private readonly opened = new Map<string, StoredTapeMedium>();
+
+  /** `tapeDir` defaults to `<dataDir>/tapes` next to the database's `<dataDir>/db`. */
+  constructor(db: Database, tapeDir: string = join(dirname(db.location), 'tapes')) {
+    this.db = db;
+    this.tapeDir = tapeDir;
+  }
+
+  /** Creates an empty tape (durably) and opens it at BOP. */
+  async create(tape: NewTape): Promise<StoredTapeMedium> {
+    if (!isValidBarcode(tape.barcode)) {
+      throw new TapeStoreError('TAPE_INVALID', `invalid tape barcode ${JSON.stringify(tape.barcode)}`);
+    }
+    if (!Number.isSafeInteger(tape.capacityBytes) || tape.capacityBytes <= 0) {
+      throw new TapeStoreError('TAPE_INVALID', `bad tape capacity ${tape.capacityBytes}`);
+    }
+    const earlyWarningBytes =
+      tape.earlyWarningBytes ??
+      Math.min(tape.capacityBytes, Math.max(MIN_EARLY_WARNING_BYTES, Math.floor(tape.capacityBytes / 100)));
+    if (!Number.isSafeInteger(earlyWarningBytes) || earlyWarningBytes < 0 || earlyWarningBytes > tape.capacityBytes) {
+      throw new TapeStoreError('TAPE_INVALID', `bad early warning size ${earlyWarningBytes}`);
+    }
+    if ((await this.header(tape.barcode)) !== undefined) {
+      throw new TapeStoreError('TAPE_EXISTS', `tape ${tape.barcode} exists`);
+    }
+    const header: TapeHeader = {
+      barcode: tape.barcode,
+      capacityBytes: tape.capacityBytes,
+      earlyWarningBytes,
+      worm: tape.worm ?? false,
+      writeProtected: false,
+      eodObjectId: 0,
+      filemarkCount: 0,
+      usedBytes: 0,
+    };
+    // The data file exists (and its directory entry is durable) before the header says the tape does.
+    await mkdir(this.tapeDir, { recursive: true });
+    const file = await open(this.dataPath(tape.barcode), constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC, 0o600);
+    try {
+      await file.sync();
+      await syncDirectory(this.tapeDir);
+      const keys = new TapeKeys(tape.barcode);
+      await this.db.groupCommit.commit([{ type: 'put', key: keys.header(), value: encodeTapeHeader(header) }]);
+    } catch (err) {
+      await file.close();
+      throw err;
+    }
+    return this.track(new StoredTapeMedium(this.db, header, file));
+  }
+
+  /** Opens a tape at BOP. */
+  async open(barcode: string): Promise<StoredTapeMedium> {
+    if (this.opened.has(barcode)) throw new TapeStoreError('TAPE_IN_USE', `tape ${barcode} is open`);
+    const header = await this.header(barcode);
+    if (header === undefined) throw new TapeStoreError('TAPE_NOT_FOUND', `no tape ${barcode}`);
+    let file: FileHandle;
+    try {
+      file = await open(this.dataPath(barcode), constants.O_RDWR);
+    } catch (err) {
+      throw new TapeStoreError('TAPE_CORRUPT', `tape ${barcode}: cannot open its data file: ${String(err)}`, { cause: err });
+    }
+    if (this.opened.has(barcode)) {
+      await file.close();
+      throw new TapeStoreError('TAPE_IN_USE', `tape ${barcode} is open`);
+    }
+    return this.track(new StoredTapeMedium(this.db, header, file));
+  }
+
+  /** Pending writes land, then the tape is closed (unloaded). */
+  async close(medium: StoredTapeMedium): Promise<void> {
+    if (this.opened.get(medium.barcode) !== medium) return;
+    try {
+      await medium.close();
+    } finally {
+      this.opened.delete(medium.barcode);
+    }
+  }
+
+  /** Closes every open tape (shutdown); pending writes land first. */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.opened.values()].map((medium) => this.close(medium)));
+  }
+
+  /** The durable header of a tape, or undefined. */
+  async header(barcode: string): Promise<TapeHeader | undefined> {
+    if (!isValidBarcode(barcode)) return undefined;
+    const value = await this.db.level.get(new TapeKeys(barcode).header());
+    return value === undefined ? undefined : decodeTapeHeader(value);
+  }
+
+  /** Deletes a closed tape: its header first (durably — the tape is gone), then index and data. */
+  async delete(barcode: string): Promise<void> {
+    if (this.opened.has(barcode)) throw new TapeStoreError('TAPE_IN_USE', `tape ${barcode} is open`);
+    if ((await this.header(barcode)) === undefined) throw new TapeStoreError('TAPE_NOT_FOUND', `no tape ${barcode}`);
+    const keys = new TapeKeys(barcode);
+    await this.db.groupCommit.commit([{ type: 'del', key: keys.header() }]);
+    // Leftovers after a crash here are stale entries of a tape without header: a tape created
+    // later with the same barcode starts at EOD 0 and ignores them.
+    await this.db.level.clear(keys.range());
+    await rm(this.dataPath(barcode), { force: true });
+  }
+
+  private track(medium: StoredTapeMedium): StoredTapeMedium {
+    this.opened.set(medium.barcode, medium);
+    return medium;
+  }
+
+  private dataPath(barcode: string): string {
+    return join(this.tapeDir, `${barcode}.tape`);
+  }
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  const dir = await open(path, constants.O_RDONLY);
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
