@@ -118,14 +118,14 @@ export interface BlockBackend {
 // ---------------------------------------------------------------------------------------------
 // Tape media (SSC-4). A sequential-access logical unit drives one TapeMedium while a cartridge is
 // loaded. The medium is one partition of logical objects: records (logical blocks) and filemarks,
-// followed by end-of-data (EOD). SSC-4 4.2.x: a logical object identifier counts records AND
-// filemarks from beginning-of-partition (BOP = 0); the logical file identifier is the number of
-// filemarks between BOP and the position. Set marks are not supported.
+// followed by end-of-data (EOD). The SSC-4 logical object identifier (READ POSITION, LOCATE)
+// counts records AND filemarks from beginning-of-partition (BOP = 0); the logical file identifier
+// is the number of filemarks between BOP and the position. Set marks are not supported.
 
 /** Conditions a drive reports as sense data. A TapeMedium method throws an error carrying
  *  `tapeFault` for these; an error with `transient: true` becomes NOT READY (retryable).
- *  - 'write-protected':  DATA PROTECT, WRITE PROTECTED (SSC-4 4.2.13)
- *  - 'worm-overwrite':   DATA PROTECT, WORM MEDIUM - OVERWRITE ATTEMPTED (SSC-4 4.2.19)
+ *  - 'write-protected':  DATA PROTECT, WRITE PROTECTED
+ *  - 'worm-overwrite':   DATA PROTECT, WORM MEDIUM - OVERWRITE ATTEMPTED (SSC-4 WORM media)
  *  - 'end-of-medium':    VOLUME OVERFLOW, END-OF-PARTITION/MEDIUM DETECTED; nothing was written
  */
 export type TapeFault = 'write-protected' | 'worm-overwrite' | 'end-of-medium';
@@ -138,7 +138,7 @@ export function tapeFaultOf(err: unknown): TapeFault | undefined {
   return undefined;
 }
 
-/** The logical position (what READ POSITION reports, SSC-4 7.x). */
+/** The logical position (what SSC-4 READ POSITION reports). */
 export interface TapePosition {
   /** Logical object identifier of the object at the position (records + filemarks before it). */
   logicalObjectId: number;
@@ -158,7 +158,7 @@ export type TapeReadResult =
   | { kind: 'filemark' }
   | { kind: 'end-of-data' };
 
-/** Outcome of SPACE (SSC-4 7.x). `spaced` counts what was crossed (the residual is
+/** Outcome of SSC-4 SPACE(6)/SPACE(16). `spaced` counts what was crossed (the residual is
  *  |count| - spaced); `stoppedAt` says why it stopped early:
  *  - 'filemark': spacing records met a filemark — forward the position is on its EOP side (after
  *    it), reverse on its BOP side (the next READ returns it); the filemark is not counted.
@@ -172,7 +172,7 @@ export interface TapeSpaceResult {
 
 /** Outcome of a write that was made durable. */
 export interface TapeWriteResult {
-  /** The medium is now at or beyond early warning (report EOM with NO SENSE, SSC-4 4.2.6). */
+  /** The medium is now at or beyond early warning (SSC-4 early warning: report EOM with NO SENSE). */
   beyondEarlyWarning: boolean;
 }
 
@@ -206,7 +206,7 @@ export interface TapeMedium {
   /** SPACE to end-of-data. */
   spaceToEndOfData(): Promise<void>;
   /** LOCATE to a logical object identifier; beyond EOD the position is EOD and `beyondEndOfData`
-   *  is true (BLANK CHECK, SSC-4 7.x). */
+   *  is true (BLANK CHECK, EOD DETECTED). */
   locate(logicalObjectId: number): Promise<{ beyondEndOfData: boolean }>;
   /** LOCATE(16) with DEST_TYPE logical file: the BOP side of the first object of file `fileNumber`. */
   locateFile(fileNumber: number): Promise<{ beyondEndOfData: boolean }>;
@@ -214,4 +214,87 @@ export interface TapeMedium {
   rewind(): Promise<void>;
   /** ERASE: EOD at the position (everything after it is gone). Durable when it resolves. */
   erase(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Media changers (SMC-3). A medium changer logical unit reports and moves cartridges between
+// elements; which element holds which cartridge is the gateway's business (its tape library).
+// Element addresses are the personality's (iscsi/scsi/personalities/*), shared by both sides.
+
+/** SMC-3 6.10.1 ELEMENT TYPE CODE values, by name. */
+export type ElementType = 'medium-transport' | 'storage' | 'import-export' | 'data-transfer';
+
+/** A contiguous range of element addresses of one type (SMC-3 7.3.3 element address assignment). */
+export interface ElementRange {
+  first: number;
+  count: number;
+}
+
+export interface ElementAddressMap {
+  mediumTransport: ElementRange;
+  storage: ElementRange;
+  importExport: ElementRange;
+  dataTransfer: ElementRange;
+}
+
+/** What READ ELEMENT STATUS reports about one element (SMC-3 6.10.2–6.10.6). */
+export interface ElementStatus {
+  address: number;
+  type: ElementType;
+  /** FULL: a cartridge is in the element. */
+  full: boolean;
+  /** ACCESS: the medium transport may take a cartridge from / put one into the element. */
+  access: boolean;
+  /** IMPEXP (import/export elements): the cartridge was placed by an operator (imported) rather
+   *  than by the medium transport. */
+  placedByOperator?: boolean;
+  /** PRIMARY VOLUME TAG: the cartridge's barcode. */
+  barcode?: string;
+  /** SVALID + SOURCE STORAGE ELEMENT ADDRESS: the element the cartridge was last moved from. */
+  sourceAddress?: number;
+  /** Data transfer elements: the drive's T10 identity, reported with DVCID (SMC-3 6.10.5). */
+  device?: { vendor: string; product: string; serial: string };
+}
+
+/** Conditions a MOVE MEDIUM reports as sense data. A ChangerModel throws an error carrying
+ *  `changerFault` for these (the SMC layer maps them to ILLEGAL REQUEST sense):
+ *  - 'source-empty' 3B/0E, 'destination-full' 3B/0D, 'invalid-element' 21/01,
+ *  - 'medium-removal-prevented' 53/02 (the drive's initiator prevents removal),
+ *  - 'drive-not-unloaded' 53/01 (the cartridge is still loaded in the drive). */
+export type ChangerFault =
+  | 'source-empty'
+  | 'destination-full'
+  | 'invalid-element'
+  | 'medium-removal-prevented'
+  | 'drive-not-unloaded';
+
+export function changerFaultOf(err: unknown): ChangerFault | undefined {
+  if (typeof err === 'object' && err !== null && 'changerFault' in err) {
+    const fault = (err as { changerFault: unknown }).changerFault;
+    if (
+      fault === 'source-empty' ||
+      fault === 'destination-full' ||
+      fault === 'invalid-element' ||
+      fault === 'medium-removal-prevented' ||
+      fault === 'drive-not-unloaded'
+    ) {
+      return fault;
+    }
+  }
+  return undefined;
+}
+
+/** The library behind a medium changer logical unit. */
+export interface ChangerModel {
+  readonly addressMap: ElementAddressMap;
+  /** Every element, in ascending address order. */
+  elements(): ElementStatus[];
+  /** MOVE MEDIUM (SMC-3 6.6): resolves when the move is durable; throws `changerFault` errors. */
+  moveMedium(sourceAddress: number, destinationAddress: number): Promise<void>;
+  /** PREVENT ALLOW MEDIUM REMOVAL (SMC-3 6.13): while prevented, cartridges moved into an
+   *  import/export element stay there (the operator cannot take them: no export happens). */
+  setRemovalPrevented(prevented: boolean): Promise<void>;
+  /** The inventory changed other than by MOVE MEDIUM (cartridges added, exported, deleted):
+   *  the logical unit reports a unit attention to every nexus. Returns an unsubscribe function. */
+  onInventoryChanged(listener: () => void): () => void;
 }

@@ -57,6 +57,24 @@ export const Op = {
   WRITE_AND_VERIFY_12: 0xae,
   VERIFY_12: 0xaf,
   READ_DEFECT_DATA_12: 0xb7,
+  // SMC-3 6 media changer commands
+  INITIALIZE_ELEMENT_STATUS: 0x07,
+  POSITION_TO_ELEMENT: 0x2b,
+  INITIALIZE_ELEMENT_STATUS_WITH_RANGE: 0x37,
+  MOVE_MEDIUM: 0xa5,
+  READ_ELEMENT_STATUS: 0xb8,
+  // SSC-4 6 sequential-access (tape) commands
+  REWIND: 0x01,
+  READ_BLOCK_LIMITS: 0x05,
+  WRITE_FILEMARKS_6: 0x10,
+  SPACE_6: 0x11,
+  ERASE_6: 0x19,
+  LOAD_UNLOAD: 0x1b,
+  LOCATE_10: 0x2b,
+  READ_POSITION: 0x34,
+  REPORT_DENSITY_SUPPORT: 0x44,
+  SPACE_16: 0x91,
+  LOCATE_16: 0x92,
 } as const;
 
 /** SERVICE ACTION IN(16) service actions (SBC-3 5.16 / 5.23). */

@@ -62,6 +62,28 @@ export const Sense = {
   REPORTED_LUNS_DATA_HAS_CHANGED: s(SenseKey.UNIT_ATTENTION, 0x3f, 0x0e),
   WRITE_PROTECTED: s(SenseKey.DATA_PROTECT, 0x27, 0x00),
   MISCOMPARE_DURING_VERIFY_OPERATION: s(SenseKey.MISCOMPARE, 0x1d, 0x00),
+  // SMC-3 (media changer) move and element conditions.
+  INVALID_ELEMENT_ADDRESS: s(SenseKey.ILLEGAL_REQUEST, 0x21, 0x01),
+  MEDIUM_DESTINATION_ELEMENT_FULL: s(SenseKey.ILLEGAL_REQUEST, 0x3b, 0x0d),
+  MEDIUM_SOURCE_ELEMENT_EMPTY: s(SenseKey.ILLEGAL_REQUEST, 0x3b, 0x0e),
+  MEDIUM_MAGAZINE_NOT_ACCESSIBLE: s(SenseKey.ILLEGAL_REQUEST, 0x3b, 0x11),
+  /** A MOVE MEDIUM from a drive whose cartridge is still loaded (IBM TS3310/3584: "A drive did not
+   *  unload a cartridge", ILLEGAL REQUEST 53/01; T10 name UNLOAD TAPE FAILURE). */
+  UNLOAD_TAPE_FAILURE: s(SenseKey.ILLEGAL_REQUEST, 0x53, 0x01),
+  MEDIUM_REMOVAL_PREVENTED: s(SenseKey.ILLEGAL_REQUEST, 0x53, 0x02),
+  IMPORT_OR_EXPORT_ELEMENT_ACCESSED: s(SenseKey.UNIT_ATTENTION, 0x28, 0x01),
+  // SSC-4 (tape) conditions. The stream bits (FILEMARK, EOM, ILI) ride in SenseDetails.
+  FILEMARK_DETECTED: s(SenseKey.NO_SENSE, 0x00, 0x01),
+  /** Early warning: a write completed, EOM set (SSC-4 4.2.5). */
+  END_OF_PARTITION_MEDIUM_DETECTED_EARLY_WARNING: s(SenseKey.NO_SENSE, 0x00, 0x02),
+  /** The write did not fit before end-of-partition (VOLUME OVERFLOW). */
+  END_OF_PARTITION_MEDIUM_DETECTED: s(SenseKey.VOLUME_OVERFLOW, 0x00, 0x02),
+  BEGINNING_OF_PARTITION_MEDIUM_DETECTED: s(SenseKey.NO_SENSE, 0x00, 0x04),
+  END_OF_DATA_DETECTED: s(SenseKey.BLANK_CHECK, 0x00, 0x05),
+  END_OF_DATA_NOT_FOUND: s(SenseKey.MEDIUM_ERROR, 0x14, 0x03),
+  NOT_READY_TO_READY_CHANGE_MEDIUM_MAY_HAVE_CHANGED: s(SenseKey.UNIT_ATTENTION, 0x28, 0x00),
+  WORM_MEDIUM_OVERWRITE_ATTEMPTED: s(SenseKey.DATA_PROTECT, 0x30, 0x0c),
+  SEQUENTIAL_POSITIONING_ERROR: s(SenseKey.MEDIUM_ERROR, 0x3b, 0x00),
 } as const satisfies Record<string, SenseCode>;
 
 export interface SenseDetails {
@@ -147,7 +169,7 @@ export function buildDescriptorSense(sense: SenseCode, details: SenseDetails = {
     d[0] = 0x00;
     d[1] = 0x0a;
     d[2] = 0x80; // VALID
-    d.writeBigUInt64BE(BigInt(details.information), 4);
+    d.writeBigUInt64BE(BigInt.asUintN(64, BigInt(details.information)), 4); // negative: two's complement (SSC ILI)
     descriptors.push(d);
   }
   const stream = streamBits(details);
