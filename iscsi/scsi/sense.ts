@@ -66,7 +66,6 @@ export const Sense = {
   INVALID_ELEMENT_ADDRESS: s(SenseKey.ILLEGAL_REQUEST, 0x21, 0x01),
   MEDIUM_DESTINATION_ELEMENT_FULL: s(SenseKey.ILLEGAL_REQUEST, 0x3b, 0x0d),
   MEDIUM_SOURCE_ELEMENT_EMPTY: s(SenseKey.ILLEGAL_REQUEST, 0x3b, 0x0e),
-  MEDIUM_MAGAZINE_NOT_ACCESSIBLE: s(SenseKey.ILLEGAL_REQUEST, 0x3b, 0x11),
   /** A MOVE MEDIUM from a drive whose cartridge is still loaded (IBM TS3310/3584: "A drive did not
    *  unload a cartridge", ILLEGAL REQUEST 53/01; T10 name UNLOAD TAPE FAILURE). */
   UNLOAD_TAPE_FAILURE: s(SenseKey.ILLEGAL_REQUEST, 0x53, 0x01),

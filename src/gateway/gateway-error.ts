@@ -1,7 +1,21 @@
 // The gateway domain's error family (ARCHITECTURE.md "One error family per layer"): stable GW_*
 // codes that become SCSI sense or HTTP 4xx, and a CLI exit with a message saying what to do.
 
-export type GatewayErrorCode = 'GW_VOLUME_SHRINK' | 'GW_VOLUME_TYPE_CHANGED' | 'GW_LISTEN_FAILED';
+export type GatewayErrorCode = 'GW_VOLUME_SHRINK' | 'GW_VOLUME_TYPE_CHANGED' | 'GW_LISTEN_FAILED'
+  // runtime volumes and CHAP (src/gateway/volume-service.ts)
+  | 'GW_VOLUME_EXISTS'
+  | 'GW_VOLUME_NOT_FOUND'
+  | 'GW_VOLUME_DECLARED_IN_CONFIG'
+  | 'GW_VOLUME_LIMIT_EXCEEDED'
+  | 'GW_VOLUME_INVALID_ARGUMENT'
+  | 'GW_CHAP_NOT_FOUND'
+  // tape library (src/gateway/tape-*.ts)
+  | 'GW_TAPE_INVALID_ARGUMENT'
+  | 'GW_TAPE_BARCODE_EXISTS'
+  | 'GW_TAPE_NOT_FOUND'
+  | 'GW_TAPE_INVALID_STATE'
+  | 'GW_TAPE_LIMIT_EXCEEDED'
+  | 'GW_NO_EMPTY_SLOT';
 
 export class GatewayError extends Error {
   readonly code: GatewayErrorCode;
