@@ -686,13 +686,13 @@ export class Connection implements SessionConnection, LoginHost {
         case TaskMgmtFunction.LOGICAL_UNIT_RESET:
           if (lu === undefined) return TaskMgmtResponseCode.LUN_DOES_NOT_EXIST;
           for (const t of tasksOfLun()) abort(t);
-          lu.reset('lun', session.nexus.id);
+          lu.reset('lun');
           return TaskMgmtResponseCode.FUNCTION_COMPLETE;
         case TaskMgmtFunction.TARGET_WARM_RESET:
         case TaskMgmtFunction.TARGET_COLD_RESET: {
           for (const t of [...session.tasks.values()]) abort(t);
           const kind = req.function === TaskMgmtFunction.TARGET_WARM_RESET ? 'target-warm' : 'target-cold';
-          for (const u of target.luns.values()) u.reset(kind, session.nexus.id);
+          for (const u of target.luns.values()) u.reset(kind);
           return TaskMgmtResponseCode.FUNCTION_COMPLETE;
         }
         case TaskMgmtFunction.TASK_REASSIGN:

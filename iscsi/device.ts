@@ -65,9 +65,9 @@ export interface LogicalUnit {
   readonly peripheralDeviceType: number;
   execute(req: ScsiRequest): Promise<ScsiResponse>;
   /** Task management side effects (SAM-5 7): LUN RESET / TARGET WARM|COLD RESET clear reservations
-   *  as the standard says and establish unit attentions for every nexus except `issuerNexusId`,
-   *  the I_T nexus the task management function arrived on (as tgt does; libiscsi expects it). */
-  reset(kind: 'lun' | 'target-warm' | 'target-cold', issuerNexusId?: string): void;
+   *  as the standard says and establish a unit attention for every nexus, the issuer's included
+   *  (SAM-5 6.3.2; libiscsi's MultipathIO.Reset checks every path, as tgt and LIO behave). */
+  reset(kind: 'lun' | 'target-warm' | 'target-cold'): void;
   /** A nexus logged out or was reinstated: forget its per-nexus state (unit attentions, RESERVE(6)). */
   nexusLost(nexusId: string): void;
 }

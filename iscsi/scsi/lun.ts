@@ -122,11 +122,11 @@ export class ScsiLogicalUnit<D> implements LogicalUnit {
   /** SAM-5 6.3: resets release SPC-2 reservations (persistent ones survive) and leave a unit
    *  attention for every other nexus (the issuer knows it reset the LU, as tgt treats it); a cold
    *  reset is a power on, restoring mode parameter defaults. */
-  reset(kind: 'lun' | 'target-warm' | 'target-cold', issuerNexusId?: string): void {
+  reset(kind: 'lun' | 'target-warm' | 'target-cold'): void {
     this.reservations.clearSpc2();
     if (kind === 'target-cold') this.modePages.restoreDefaults();
     const sense = kind === 'target-cold' ? Sense.POWER_ON_OCCURRED : Sense.BUS_DEVICE_RESET_FUNCTION_OCCURRED;
-    this.unitAttentions.resetAll(sense, issuerNexusId);
+    this.unitAttentions.resetAll(sense);
   }
 
   nexusLost(nexusId: string): void {

@@ -49,8 +49,8 @@ const changerOpTable = new OpTable<ChangerDevice>([...withRemovableMediumBit(spc
 
 class MediaChangerLogicalUnit extends ScsiLogicalUnit<ChangerDevice> {
   /** SPC-4 6.13: a reset or the loss of a nexus ends the prevention it held. */
-  override reset(kind: 'lun' | 'target-warm' | 'target-cold', issuerNexusId?: string): void {
-    super.reset(kind, issuerNexusId);
+  override reset(kind: 'lun' | 'target-warm' | 'target-cold'): void {
+    super.reset(kind);
     this.#releasePrevention(() => this.device.preventingNexuses.clear());
   }
 

@@ -276,8 +276,8 @@ class TapeDriveLu implements TapeDriveLogicalUnit {
   }
 
   /** SPC-4 6.13: a reset ends every PREVENT MEDIUM REMOVAL; a power on restores the block length. */
-  reset(kind: 'lun' | 'target-warm' | 'target-cold', issuerNexusId?: string): void {
-    this.#lu.reset(kind, issuerNexusId);
+  reset(kind: 'lun' | 'target-warm' | 'target-cold'): void {
+    this.#lu.reset(kind);
     this.#drive.clearPreventions();
     if (kind === 'target-cold') this.#drive.blockLengthBytes = this.#drive.personality.defaultBlockLengthBytes;
   }

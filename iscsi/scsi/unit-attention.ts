@@ -32,10 +32,10 @@ export class UnitAttentions {
     }
   }
 
-  /** After a reset every nexus but the issuer has exactly the reset condition pending (SAM-5
-   *  6.3.2); the issuer's queue is cleared too — the reset discarded what it held. */
-  resetAll(sense: SenseCode, exceptNexusId?: string): void {
-    for (const nexusId of this.#pending.keys()) this.#pending.set(nexusId, nexusId === exceptNexusId ? [] : [sense]);
+  /** After a reset every nexus has exactly the reset condition pending (SAM-5 6.3.2): the reset
+   *  discarded whatever the queues held. */
+  resetAll(sense: SenseCode): void {
+    for (const nexusId of this.#pending.keys()) this.#pending.set(nexusId, [sense]);
   }
 
   peek(nexusId: string): SenseCode | undefined {

@@ -106,11 +106,12 @@ t.test('RequestSense returns and clears the unit attention; DESC bit selects the
   t.equal(none.dataIn?.toString('hex'), '7200000000000000', 'NO SENSE, descriptor format');
 });
 
-t.test('LUN reset: BUS DEVICE RESET FUNCTION OCCURRED for every nexus but the issuer', async (t) => {
+t.test('LUN reset: BUS DEVICE RESET FUNCTION OCCURRED for every nexus, the issuer included', async (t) => {
   const { run, lu, ready } = disk();
   await ready(nexusA);
   await ready(nexusB);
-  lu.reset('lun', nexusA.id);
+  lu.reset('lun');
+  expectSense(t, await run([0x00, 0, 0, 0, 0, 0], null, nexusA), Sense.BUS_DEVICE_RESET_FUNCTION_OCCURRED);
   expectGood(t, await run([0x00, 0, 0, 0, 0, 0], null, nexusA));
   expectSense(t, await run([0x00, 0, 0, 0, 0, 0], null, nexusB), Sense.BUS_DEVICE_RESET_FUNCTION_OCCURRED);
   lu.reset('target-cold');
