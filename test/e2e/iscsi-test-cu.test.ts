@@ -37,6 +37,15 @@ t.test('TestCu.NoRegressionAgainstTgt', async (t) => {
   }
 });
 
+t.test('TestCu.MultipathIO', async (t) => {
+  // Two sessions to the same LUN (the baseline run has one URL, so it skips these): a LUN reset on
+  // one path must raise a unit attention on every path, and COMPARE AND WRITE stays atomic.
+  const url = gateway.url(TEST_CU_VOLUME);
+  const { results, output } = await runTestCu(url, { cwd, url2: url, test: 'ALL.MultipathIO' });
+  t.ok(results.length >= 4, `the multipath tests ran (${results.length})`, { outputTail: output.stdout.slice(-2000) });
+  for (const r of results) t.equal(r.outcome, 'PASS', r.name, { messages: r.messages });
+});
+
 t.test('TestCu.PassCountAtLeastTgt', async (t) => {
   const ours = countOutcomes(results.map((r) => r.outcome));
   const tgt = countOutcomes(baseline.values());

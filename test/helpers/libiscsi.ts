@@ -145,8 +145,8 @@ export const TEST_CU_VOLUME_SPEC = `${TEST_CU_VOLUME}:1GiB`;
 
 /** Runs the ALL family of iscsi-test-cu (every test once; SCSI, iSCSI and LINUX are subsets; destructive tests included) against one LUN; `url2`
  *  enables the multipath tests. Runs in a scratch cwd because CUnit may drop files there. */
-export async function runTestCu(url: string, opts: { cwd: string; url2?: string; timeoutMs?: number }): Promise<{ results: TestCuResult[]; output: ToolResult }> {
-  const args = ['--dataloss', '--test=ALL', url];
+export async function runTestCu(url: string, opts: { cwd: string; url2?: string; test?: string; timeoutMs?: number }): Promise<{ results: TestCuResult[]; output: ToolResult }> {
+  const args = ['--dataloss', `--test=${opts.test ?? 'ALL'}`, url];
   if (opts.url2 !== undefined) args.push(opts.url2);
   const output = await runTool('iscsi-test-cu', args, { cwd: opts.cwd, timeoutMs: opts.timeoutMs ?? TEST_CU_TIMEOUT_MS });
   return { results: parseTestCuOutput(output.stdout), output };
