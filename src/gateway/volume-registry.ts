@@ -1,6 +1,8 @@
 // The gateway's volumes as iSCSI targets: one target per declared volume, LUN 0, named like AWS
 // Volume Gateway targets (iqn.<date>.<domain>:<gateway>-<volume>). Volumes are created in the
-// catalog on first start and keep their id, serial and NAA designator across restarts.
+// catalog on first start and keep their id, serial and NAA designator across restarts. Volumes
+// created through the admin API (origin 'api') are served from the catalog alone; targets can be
+// added, removed and have their CHAP changed at run time (the fabric looks them up per login).
 
 import type { LogicalUnit, TargetConfig, TargetRegistry, BlockBackend } from '../../iscsi/device.js';
 import type { Logger } from '../../iscsi/log.js';
@@ -8,7 +10,8 @@ import type { VolumeConfig } from '../config.js';
 import { formatSize } from '../size.js';
 import type { Database } from '../store/database.js';
 import { DEFAULT_CHUNK_SIZE_BYTES, LevelBlockStore } from '../store/level-block-store.js';
-import { listVolumes, putVolume, type VolumeRecord } from '../store/volume-catalog.js';
+import { listVolumes, putVolume, type VolumeChap, type VolumeRecord } from '../store/volume-catalog.js';
+import { countingBackend, newBackendCounters, type BackendCounters } from './counting-backend.js';
 import { GatewayError } from './gateway-error.js';
 import { newNaaId, newVolumeSerial } from './identity.js';
 
@@ -30,17 +33,57 @@ export interface VolumeInfo {
   createdAt: string;
 }
 
+/** CHAP of a volume's target in the admin API's terms, wherever it was configured. */
+export interface TargetChap {
+  /** The CHAP user name the initiator answers with (AWS: the initiator's iSCSI name). */
+  initiatorName: string;
+  secretToAuthenticateInitiator: string;
+  secretToAuthenticateTarget?: string;
+  /** The target's CHAP user name for mutual CHAP: the configuration's mutualUser; AWS uses the
+   *  target's iSCSI name (the default). */
+  targetUser?: string;
+}
+
+/** What the admin API sees of a served volume. */
+export interface ServedVolumeView extends VolumeInfo {
+  id: number;
+  origin: 'config' | 'api';
+  chap: TargetChap | undefined;
+  counters: Readonly<BackendCounters>;
+}
+
 interface ServedVolume {
-  record: VolumeRecord;
   store: LevelBlockStore;
   target: TargetConfig;
+  origin: 'config' | 'api';
+  /** The configuration's CHAP, used unless CHAP was set or deleted through the API. */
+  configChap: TargetChap | undefined;
+  /** CHAP set through the API (persisted in the record); null = deleted through the API. */
+  apiChap: VolumeChap | null | undefined;
+  counters: BackendCounters;
+}
+
+interface VolumeToServe {
+  store: LevelBlockStore;
+  origin: 'config' | 'api';
+  configChap?: TargetChap;
+  initiators?: string[];
 }
 
 export class VolumeRegistry implements TargetRegistry {
   private readonly byTarget = new Map<string, ServedVolume>();
+  private readonly db: Database;
+  private readonly gatewayName: string;
+  private readonly createLogicalUnit: (backend: BlockBackend) => LogicalUnit;
 
-  private constructor(volumes: ServedVolume[]) {
-    for (const volume of volumes) this.byTarget.set(volume.target.name, volume);
+  private constructor(
+    opts: { db: Database; gatewayName: string; createLogicalUnit: (backend: BlockBackend) => LogicalUnit },
+    volumes: VolumeToServe[],
+  ) {
+    this.db = opts.db;
+    this.gatewayName = opts.gatewayName;
+    this.createLogicalUnit = opts.createLogicalUnit;
+    for (const volume of volumes) this.serve(volume);
   }
 
   /** Creates missing volumes, grows enlarged ones, refuses to shrink or change type; then builds
@@ -55,7 +98,7 @@ export class VolumeRegistry implements TargetRegistry {
     const { db, log } = opts;
     const catalog = new Map((await listVolumes(db)).map((r) => [r.name, r]));
     let nextId = Math.max(0, ...[...catalog.values()].map((r) => r.id)) + 1;
-    const served: ServedVolume[] = [];
+    const served: VolumeToServe[] = [];
     for (const [index, declared] of opts.volumes.entries()) {
       let record = catalog.get(declared.name);
       if (record === undefined) {
@@ -104,25 +147,99 @@ export class VolumeRegistry implements TargetRegistry {
           volume: record.name,
         });
       }
-      const target: TargetConfig = {
-        name: volumeTargetName(opts.gatewayName, record.name),
-        alias: record.name,
-        luns: new Map([[0, opts.createLogicalUnit(store)]]),
-        ...(declared.chap !== undefined ? { chap: { user: declared.chap.user, secret: declared.chap.secret } } : {}),
-        ...(declared.chap?.mutualUser !== undefined && declared.chap.mutualSecret !== undefined
-          ? { mutualChap: { user: declared.chap.mutualUser, secret: declared.chap.mutualSecret } }
-          : {}),
-        ...(declared.initiators !== undefined ? { allowedInitiators: declared.initiators } : {}),
-      };
-      served.push({ record, store, target });
+      const configChap: TargetChap | undefined =
+        declared.chap === undefined
+          ? undefined
+          : {
+              initiatorName: declared.chap.user,
+              secretToAuthenticateInitiator: declared.chap.secret,
+              ...(declared.chap.mutualSecret !== undefined ? { secretToAuthenticateTarget: declared.chap.mutualSecret } : {}),
+              ...(declared.chap.mutualUser !== undefined ? { targetUser: declared.chap.mutualUser } : {}),
+            };
+      served.push({
+        store,
+        origin: 'config',
+        ...(configChap !== undefined ? { configChap } : {}),
+        ...(declared.initiators !== undefined ? { initiators: declared.initiators } : {}),
+      });
     }
     const declaredNames = new Set(opts.volumes.map((v) => v.name));
     for (const record of catalog.values()) {
-      if (!declaredNames.has(record.name)) {
+      if (declaredNames.has(record.name)) continue;
+      if (record.origin === 'api') {
+        served.push({ store: new LevelBlockStore(db, record), origin: 'api' });
+      } else {
         log.warn('volume is in the catalog but not in the configuration; not served, data kept', { volume: record.name });
       }
     }
-    return new VolumeRegistry(served);
+    return new VolumeRegistry(opts, served);
+  }
+
+  /** Serves a volume whose record is already in the catalog (created through the admin API). */
+  addVolume(record: VolumeRecord): ServedVolumeView {
+    return this.serve({ store: new LevelBlockStore(this.db, record), origin: 'api' });
+  }
+
+  /** Stops serving a volume: no new logins find it (the caller drops its sessions). Returns its
+   *  record and a flush that drains the writes still pending in its store. */
+  removeVolume(name: string): { record: VolumeRecord; flush(): Promise<void> } | undefined {
+    const served = this.byName(name);
+    if (served === undefined) return undefined;
+    this.byTarget.delete(served.target.name);
+    return { record: { ...served.store.volume }, flush: () => served.store.flush() };
+  }
+
+  /** Replaces a volume's CHAP (null: none) in the catalog and for the next logins. */
+  async setChap(name: string, chap: VolumeChap | null): Promise<void> {
+    const served = this.byName(name);
+    if (served === undefined) throw new GatewayError('GW_VOLUME_NOT_FOUND', `no volume named ${name}`);
+    await putVolume(this.db, { ...served.store.volume, chap });
+    served.apiChap = chap;
+    this.applyChap(served);
+  }
+
+  /** The iSCSI name a volume of this name has (or would have). */
+  targetNameFor(volumeName: string): string {
+    return volumeTargetName(this.gatewayName, volumeName);
+  }
+
+  view(name: string): ServedVolumeView | undefined {
+    const served = this.byName(name);
+    return served === undefined ? undefined : viewOf(served);
+  }
+
+  views(): ServedVolumeView[] {
+    return [...this.byTarget.values()].map(viewOf);
+  }
+
+  private byName(name: string): ServedVolume | undefined {
+    return this.byTarget.get(this.targetNameFor(name));
+  }
+
+  private serve({ store, origin, configChap, initiators }: VolumeToServe): ServedVolumeView {
+    const record = store.volume;
+    const counters = newBackendCounters();
+    const target: TargetConfig = {
+      name: volumeTargetName(this.gatewayName, record.name),
+      alias: record.name,
+      luns: new Map([[0, this.createLogicalUnit(countingBackend(store, counters))]]),
+      ...(initiators !== undefined ? { allowedInitiators: initiators } : {}),
+    };
+    const served: ServedVolume = { store, target, origin, configChap, apiChap: record.chap, counters };
+    this.applyChap(served);
+    this.byTarget.set(target.name, served);
+    return viewOf(served);
+  }
+
+  private applyChap(served: ServedVolume): void {
+    const chap = effectiveChap(served);
+    delete served.target.chap;
+    delete served.target.mutualChap;
+    if (chap === undefined) return;
+    served.target.chap = { user: chap.initiatorName, secret: chap.secretToAuthenticateInitiator };
+    if (chap.secretToAuthenticateTarget !== undefined) {
+      served.target.mutualChap = { user: chap.targetUser ?? served.target.name, secret: chap.secretToAuthenticateTarget };
+    }
   }
 
   list(): TargetConfig[] {
@@ -151,6 +268,27 @@ export class VolumeRegistry implements TargetRegistry {
   async flush(): Promise<void> {
     await Promise.all([...this.byTarget.values()].map((v) => v.store.flush()));
   }
+}
+
+function effectiveChap(served: ServedVolume): TargetChap | undefined {
+  if (served.apiChap === null) return undefined;
+  return served.apiChap ?? served.configChap;
+}
+
+function viewOf(served: ServedVolume): ServedVolumeView {
+  const record = served.store.volume;
+  return {
+    id: record.id,
+    name: record.name,
+    type: record.type,
+    sizeBytes: record.sizeBytes,
+    targetName: served.target.name,
+    serial: record.serial,
+    createdAt: record.createdAt,
+    origin: served.origin,
+    chap: effectiveChap(served),
+    counters: served.counters,
+  };
 }
 
 function uniqueSerial(catalog: Map<string, VolumeRecord>): string {

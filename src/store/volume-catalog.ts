@@ -2,10 +2,18 @@
 // numeric id (its block key prefix), size and SCSI identity.
 
 import type { Database } from './database.js';
-import { catalogKey, catalogRange } from './keys.js';
+import { catalogKey, catalogRange, volumeBlockRange } from './keys.js';
 import { StoreError } from './store-error.js';
 
 export type VolumeType = 'stored' | 'cached';
+
+/** CHAP set through the admin API, AWS-style: the initiator's iSCSI name is its CHAP user name and
+ *  the target's iSCSI name is the target's CHAP user name (mutual CHAP). */
+export interface VolumeChap {
+  initiatorName: string;
+  secretToAuthenticateInitiator: string;
+  secretToAuthenticateTarget?: string;
+}
 
 export interface VolumeRecord {
   /** Block key prefix (keys.ts); never reused. */
@@ -21,6 +29,11 @@ export interface VolumeRecord {
   serial: string;
   /** 16 hex digits, NAA IEEE Registered designator (VPD 0x83). */
   naaId: string;
+  /** Who declared the volume: the configuration file (absent in records written before the admin
+   *  API existed) or the admin API (served without being in the configuration). */
+  origin?: 'config' | 'api';
+  /** CHAP set through the admin API; null = deleted through the API; absent = the configuration's. */
+  chap?: VolumeChap | null;
 }
 
 export async function listVolumes(db: Database): Promise<VolumeRecord[]> {
@@ -49,4 +62,16 @@ function parseRecord(value: Buffer): VolumeRecord {
   } catch (err) {
     throw new StoreError('STORE_CORRUPT', `unreadable volume catalog record: ${String(err)}`, { cause: err });
   }
+}
+
+/** Removes the volume from the catalog, then its blocks (a crash in between leaves unreachable
+ *  blocks, which `clearVolumeBlocks` removes before the id is used again). */
+export async function deleteVolume(db: Database, record: VolumeRecord): Promise<void> {
+  await db.groupCommit.commit([{ type: 'del', key: catalogKey(record.name) }]);
+  await clearVolumeBlocks(db, record.id);
+}
+
+/** Deletes every block stored under a volume id. */
+export async function clearVolumeBlocks(db: Database, volumeId: number): Promise<void> {
+  await db.level.clear(volumeBlockRange(volumeId));
 }

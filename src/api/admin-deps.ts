@@ -1,0 +1,23 @@
+// What the admin API needs from the gateway (main.ts wires it): the services underneath both the
+// AWS-compatible endpoint and the REST API, and the identity that goes into ARNs.
+
+import type { GatewaySettings } from '../gateway/gateway-settings.js';
+import type { VolumeService } from '../gateway/volume-service.js';
+import type { AccessKey } from './aws/sigv4.js';
+
+export interface AdminDeps {
+  volumes: VolumeService;
+  settings: GatewaySettings;
+  gatewayName: string;
+  /** AWS region for SigV4 scopes and ARNs. */
+  region: string;
+  /** 12-digit AWS account id in ARNs. */
+  accountId: string;
+  /** SigV4 access keys; none = the AWS-compatible endpoint refuses every request. */
+  accessKeys: readonly AccessKey[];
+  /** Bearer token the REST API (/v1/*) requires, when set. */
+  token?: string;
+  /** Where initiators connect (NetworkInterfaceId / NetworkInterfacePort). */
+  iscsiPortal(): { host: string; port: number };
+  softwareVersion: string;
+}

@@ -1,0 +1,76 @@
+// Errors of the AWS-compatible endpoint in AWS's awsJson1_1 shape: `__type` and `message`, and for
+// InvalidGatewayRequestException also `error: { errorCode, errorDetails }` (StorageGatewayError),
+// which the AWS SDKs expose on the exception object.
+
+import { GatewayError, type GatewayErrorCode } from '../../gateway/gateway-error.js';
+
+/** StorageGatewayError errorCode values we produce (AWS ErrorCode enum). */
+export type AwsErrorCode =
+  | 'InvalidParameters'
+  | 'GatewayNotFound'
+  | 'VolumeNotFound'
+  | 'TargetNotFound'
+  | 'TargetAlreadyExists'
+  | 'ChapCredentialNotFound'
+  | 'MaximumVolumeCountExceeded'
+  | 'NotSupported';
+
+export class AwsApiError extends Error {
+  readonly statusCode: number;
+  readonly type: string;
+  readonly errorCode: AwsErrorCode | undefined;
+  readonly errorDetails: Record<string, string>;
+
+  constructor(
+    statusCode: number,
+    type: string,
+    message: string,
+    opts: { errorCode?: AwsErrorCode; errorDetails?: Record<string, string> } = {},
+  ) {
+    super(message);
+    this.name = 'AwsApiError';
+    this.statusCode = statusCode;
+    this.type = type;
+    this.errorCode = opts.errorCode;
+    this.errorDetails = opts.errorDetails ?? {};
+  }
+
+  body(): Record<string, unknown> {
+    return {
+      __type: this.type,
+      message: this.message,
+      ...(this.errorCode !== undefined ? { error: { errorCode: this.errorCode, errorDetails: this.errorDetails } } : {}),
+    };
+  }
+}
+
+/** HTTP 400 InvalidGatewayRequestException with a StorageGatewayError code. */
+export function invalidGatewayRequest(
+  errorCode: AwsErrorCode,
+  message: string,
+  errorDetails?: Record<string, string>,
+): AwsApiError {
+  return new AwsApiError(400, 'InvalidGatewayRequestException', message, {
+    errorCode,
+    ...(errorDetails !== undefined ? { errorDetails } : {}),
+  });
+}
+
+const GATEWAY_ERROR_CODES: Partial<Record<GatewayErrorCode, AwsErrorCode>> = {
+  GW_VOLUME_EXISTS: 'TargetAlreadyExists',
+  GW_VOLUME_NOT_FOUND: 'VolumeNotFound',
+  GW_VOLUME_DECLARED_IN_CONFIG: 'InvalidParameters',
+  GW_VOLUME_LIMIT_EXCEEDED: 'MaximumVolumeCountExceeded',
+  GW_VOLUME_INVALID_ARGUMENT: 'InvalidParameters',
+  GW_CHAP_NOT_FOUND: 'ChapCredentialNotFound',
+};
+
+/** A domain error as AWS reports it; anything unexpected is an InternalServerError (500). */
+export function toAwsApiError(err: unknown): AwsApiError {
+  if (err instanceof AwsApiError) return err;
+  if (err instanceof GatewayError) {
+    const errorCode = GATEWAY_ERROR_CODES[err.code];
+    if (errorCode !== undefined) return invalidGatewayRequest(errorCode, err.message);
+  }
+  return new AwsApiError(500, 'InternalServerError', 'internal error; see the gateway log');
+}

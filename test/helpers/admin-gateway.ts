@@ -1,0 +1,95 @@
+// An in-process gateway for admin API tests: a Level database in a temporary directory, the
+// volume registry, an iSCSI portal and the admin app, both listening on 127.0.0.1 ephemeral ports.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Test } from 'tap';
+import { createDiskLogicalUnit } from '../../iscsi/scsi/disk.js';
+import { IscsiServer } from '../../iscsi/server.js';
+import { buildApp } from '../../src/api/app.js';
+import type { AdminDeps } from '../../src/api/admin-deps.js';
+import { resolveConfig } from '../../src/config.js';
+import { GatewaySettings } from '../../src/gateway/gateway-settings.js';
+import { VOLUME_INQUIRY_IDENTITY } from '../../src/gateway/identity.js';
+import { VolumeRegistry } from '../../src/gateway/volume-registry.js';
+import { VolumeService } from '../../src/gateway/volume-service.js';
+import { createLogger } from '../../src/log.js';
+import { openDatabase } from '../../src/store/database.js';
+
+export const TEST_ACCESS_KEY = { accessKeyId: 'AKIASHELFGATETEST01', secretAccessKey: 'shelfgate/test/secret/key/0123456789abcd' };
+export const TEST_REGION = 'eu-west-1';
+export const TEST_ACCOUNT = '123456789012';
+
+export interface AdminGateway {
+  app: FastifyInstance;
+  admin: AdminDeps;
+  iscsiPort: number;
+  /** http://127.0.0.1:PORT once `listen()` resolved. */
+  endpoint: string;
+  server: IscsiServer;
+  dataDir: string;
+  /** Stops everything (keeping a caller-supplied dataDir); the teardown does it otherwise. */
+  close(): Promise<void>;
+}
+
+/** Starts a gateway declaring `volumes` ("name:size") in its configuration; torn down with `t`.
+ *  `otherTargets` stand for target names served beside the volumes (the tape library's).
+ *  A caller-supplied `dataDir` is kept (to start again on it); a temporary one is removed. */
+export async function startAdminGateway(
+  t: Test,
+  opts: { volumes?: string[]; token?: string; listen?: boolean; dataDir?: string; otherTargets?: string[] } = {},
+): Promise<AdminGateway> {
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'shelfgate-api-')));
+  const config = resolveConfig({}, { dataDir, volumes: opts.volumes ?? [] });
+  const log = createLogger({ level: 'silent', format: 'human' });
+  const db = await openDatabase(dataDir);
+  const registry = await VolumeRegistry.open({
+    db,
+    gatewayName: config.gateway.name,
+    volumes: config.volumes,
+    createLogicalUnit: (backend) => createDiskLogicalUnit(backend, VOLUME_INQUIRY_IDENTITY, { log }),
+    log,
+  });
+  const server = new IscsiServer({ registry, log });
+  const portal = await server.listen('127.0.0.1', 0);
+  const admin: AdminDeps = {
+    volumes: new VolumeService({
+      db,
+      registry,
+      sessions: () => server.sessionsInfo(),
+      dropTargetSessions: (name) => server.dropTargetSessions(name),
+      targetExists: (name) => registry.get(name) !== undefined || (opts.otherTargets ?? []).includes(name),
+      log,
+    }),
+    settings: await GatewaySettings.open(db),
+    gatewayName: config.gateway.name,
+    region: TEST_REGION,
+    accountId: TEST_ACCOUNT,
+    accessKeys: [TEST_ACCESS_KEY],
+    ...(opts.token !== undefined ? { token: opts.token } : {}),
+    iscsiPortal: () => portal,
+    softwareVersion: '0.1.0',
+  };
+  const app = buildApp({ volumes: () => registry.volumes(), sessions: () => server.sessionsInfo(), admin, log });
+  let endpoint = '';
+  if (opts.listen ?? true) {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address();
+    if (address === null || typeof address !== 'object') throw new Error('no API address');
+    endpoint = `http://127.0.0.1:${address.port}`;
+  } else {
+    await app.ready();
+  }
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await app.close();
+      await server.close({ graceMs: 0 });
+      await registry.flush();
+      await db.close();
+      if (opts.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
+    })());
+  t.teardown(close);
+  return { app, admin, iscsiPort: portal.port, endpoint, server, dataDir, close };
+}
