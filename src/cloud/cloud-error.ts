@@ -19,7 +19,9 @@ export type CloudErrorCode =
   /** A request the store refuses: invalid key or metadata, other 4xx. Permanent. */
   | 'CLOUD_INVALID_REQUEST'
   /** A local filesystem failure in the directory-backed store. */
-  | 'CLOUD_IO';
+  | 'CLOUD_IO'
+  /** An archive retrieval job whose output is not available yet: poll and read later. */
+  | 'CLOUD_NOT_READY';
 
 export class CloudError extends Error {
   readonly code: CloudErrorCode;

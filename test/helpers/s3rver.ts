@@ -24,7 +24,7 @@ interface S3rverApp {
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
   configureBuckets(): Promise<unknown>;
   store: {
-    getResourcePath(bucket: string, key: undefined, resource: string): string;
+    getResourcePath(bucket: string, key: string | undefined, resource: string): string;
     listObjects(bucket: string, opts: { prefix?: string }): Promise<{ objects: S3rverObject[] }>;
     getMetadata(bucket: string, key: string): Promise<Record<string, string | number>>;
   };
@@ -212,6 +212,22 @@ export class S3rverEndpoint {
     res.statusCode = 200;
     res.setHeader('content-type', 'application/xml');
     res.end(xml);
+  }
+
+  /** An object's stored metadata (content-length, etag, x-amz-storage-class, x-amz-meta-*), or
+   *  null when it does not exist; used by the restore front (s3-restore-endpoint.ts). */
+  async objectMetadata(key: string): Promise<Record<string, string | number> | null> {
+    return this.#app.store.getMetadata(this.bucket, key).catch(() => null);
+  }
+
+  /** The file holding an object's bytes, for tests that damage it behind the client's back. */
+  objectPath(key: string): string {
+    return this.#app.store.getResourcePath(this.bucket, key, 'object');
+  }
+
+  /** The directory holding an upload's part files (named by part number). */
+  uploadDirectory(uploadId: string): string {
+    return join(this.#app.store.getResourcePath(this.bucket, undefined, 'uploads'), uploadId);
   }
 
   /** Upload ids whose parts are still stored (started, neither completed nor aborted). */
