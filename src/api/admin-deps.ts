@@ -2,6 +2,8 @@
 // AWS-compatible endpoint and the REST API, and the identity that goes into ARNs.
 
 import type { GatewaySettings } from '../gateway/gateway-settings.js';
+import type { StorageService } from '../gateway/storage-service.js';
+import type { TapeAdmin } from '../gateway/tape-admin.js';
 import type { VolumeService } from '../gateway/volume-service.js';
 import type { AccessKey } from './aws/sigv4.js';
 
@@ -20,4 +22,8 @@ export interface AdminDeps {
   /** Where initiators connect (NetworkInterfaceId / NetworkInterfacePort). */
   iscsiPortal(): { host: string; port: number };
   softwareVersion: string;
+  /** The virtual tape library, when it is enabled (tape operations answer NotSupported otherwise). */
+  tapes?: TapeAdmin;
+  /** The storage engine (cache, upload buffer, uploader), for /metrics. */
+  storage?: Pick<StorageService, 'counters'>;
 }

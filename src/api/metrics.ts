@@ -1,9 +1,11 @@
 // GET /metrics in the Prometheus text exposition format (version 0.0.4). Only what the gateway
-// really measures today is exported: iSCSI sessions and per-volume I/O counted at the block
-// backend. Cache, dirty and upload-buffer figures arrive with the S3 storage engine — until then
-// they are absent rather than fake zeros.
+// really measures is exported: iSCSI sessions, per-volume I/O counted at the block backend, tapes
+// by status and per-drive throughput (counted at the drives' media), and — when the storage engine
+// runs — cache, upload-buffer and upload figures. What is not measured is absent, never a fake zero.
 
 import type { FastifyInstance } from 'fastify';
+import { TapeStatus } from '../gateway/tape-status.js';
+import { DRIVE_COUNT } from '../gateway/vtl-targets.js';
 import type { AdminDeps } from './admin-deps.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -15,7 +17,7 @@ interface Family {
   samples: Array<{ labels?: Record<string, string>; value: number }>;
 }
 
-export function renderMetrics(deps: AdminDeps): string {
+export async function renderMetrics(deps: AdminDeps): Promise<string> {
   const sessions = deps.volumes.sessions();
   const volumes = deps.volumes.list();
   const perVolume = (
@@ -68,11 +70,60 @@ export function renderMetrics(deps: AdminDeps): string {
       samples: configured,
     });
   }
+  if (deps.tapes !== undefined) families.push(...(await tapeFamilies(deps.tapes)));
+  if (deps.storage !== undefined) families.push(...storageFamilies(deps.storage));
   return families.map(formatFamily).join('');
 }
 
+async function tapeFamilies(tapes: NonNullable<AdminDeps['tapes']>): Promise<Family[]> {
+  const byStatus = new Map<string, number>(Object.values(TapeStatus).map((status) => [status, 0]));
+  for (const tape of await tapes.service.listTapes()) byStatus.set(tape.status, (byStatus.get(tape.status) ?? 0) + 1);
+  const drives = tapes.driveCounters.slice(0, DRIVE_COUNT).map((counters, i) => ({ drive: String(i + 1).padStart(2, '0'), counters }));
+  const perDrive = (name: string, help: string, value: (c: (typeof drives)[number]['counters']) => number): Family => ({
+    name,
+    type: 'counter',
+    help,
+    samples: drives.map((d) => ({ labels: { drive: d.drive }, value: value(d.counters) })),
+  });
+  return [
+    {
+      name: 'shelfgate_tapes',
+      type: 'gauge',
+      help: 'Tapes by status (DELETED: barcodes deleted, which are never reused).',
+      samples: [...byStatus].map(([status, count]) => ({ labels: { status }, value: count })),
+    },
+    {
+      name: 'shelfgate_tape_drive_loaded',
+      type: 'gauge',
+      help: 'Whether a cartridge is loaded in the tape drive (1) or not (0).',
+      samples: drives.map((d) => ({ labels: { drive: d.drive }, value: d.counters.loaded() !== undefined ? 1 : 0 })),
+    },
+    perDrive('shelfgate_tape_drive_read_bytes_total', 'Record bytes read through the tape drive.', (c) => c.readBytes),
+    perDrive('shelfgate_tape_drive_read_records_total', 'Records read through the tape drive.', (c) => c.readRecords),
+    perDrive('shelfgate_tape_drive_write_bytes_total', 'Record bytes written durably through the tape drive.', (c) => c.writeBytes),
+    perDrive('shelfgate_tape_drive_write_records_total', 'Records written through the tape drive.', (c) => c.writeRecords),
+  ];
+}
+
+function storageFamilies(storage: NonNullable<AdminDeps['storage']>): Family[] {
+  const c = storage.counters();
+  const gauge = (name: string, help: string, value: number): Family => ({ name, type: 'gauge', help, samples: [{ value }] });
+  const counter = (name: string, help: string, value: number): Family => ({ name, type: 'counter', help, samples: [{ value }] });
+  return [
+    gauge('shelfgate_cache_size_bytes', 'Configured cache size.', c.cacheSizeBytes),
+    gauge('shelfgate_cache_used_bytes', 'Cache bytes in use.', c.cacheUsedBytes),
+    gauge('shelfgate_cache_hit_ratio', 'Reads of cached volumes served without an object store fetch, 0 to 1.', c.cacheHitPercent / 100),
+    gauge('shelfgate_upload_buffer_size_bytes', 'Configured upload buffer size.', c.uploadBufferSizeBytes),
+    gauge('shelfgate_upload_buffer_used_bytes', 'Upload buffer bytes holding data not yet uploaded (dirty).', c.uploadBufferUsedBytes),
+    gauge('shelfgate_upload_backlog_chunks', 'Dirty chunks waiting for upload.', c.uploadBacklogChunks),
+    counter('shelfgate_upload_bytes_total', 'Chunk bytes uploaded to the object store.', c.uploader.uploadedBytes),
+    counter('shelfgate_upload_chunks_total', 'Chunk objects uploaded to the object store.', c.uploader.uploadedChunks),
+    counter('shelfgate_upload_failed_attempts_total', 'Upload attempts that failed (retried).', c.uploader.failedAttempts),
+  ];
+}
+
 export function registerMetrics(app: FastifyInstance, deps: AdminDeps): void {
-  app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(renderMetrics(deps)));
+  app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await renderMetrics(deps)));
 }
 
 function formatFamily(family: Family): string {

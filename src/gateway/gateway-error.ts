@@ -15,7 +15,15 @@ export type GatewayErrorCode = 'GW_VOLUME_SHRINK' | 'GW_VOLUME_TYPE_CHANGED' | '
   | 'GW_TAPE_NOT_FOUND'
   | 'GW_TAPE_INVALID_STATE'
   | 'GW_TAPE_LIMIT_EXCEEDED'
-  | 'GW_NO_EMPTY_SLOT';
+  | 'GW_NO_EMPTY_SLOT'
+  // virtual tape shelf (src/gateway/tape-shelf.ts, tape-archiver.ts)
+  | 'GW_TAPE_RETENTION_LOCKED'
+  | 'GW_TAPE_POOL_MOVE_REFUSED'
+  // tape pools (src/gateway/tape-pools.ts)
+  | 'GW_POOL_NOT_FOUND'
+  | 'GW_POOL_EXISTS'
+  | 'GW_POOL_IN_USE'
+  | 'GW_POOL_INVALID_ARGUMENT';
 
 export class GatewayError extends Error {
   readonly code: GatewayErrorCode;

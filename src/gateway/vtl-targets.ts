@@ -15,6 +15,7 @@ import { deviceCapabilitiesPage, elementAddressAssignmentPage, transportGeometry
 import { createTapeDriveLogicalUnit, type TapeDriveLogicalUnit } from '../../iscsi/scsi/tape-drive.js';
 import type { Database } from '../store/database.js';
 import { TapeMediumStore } from '../store/tape-medium-store.js';
+import { countingDrive, type TapeDriveCounters } from './counting-tape-drive.js';
 import { TapeCatalog } from './tape-catalog.js';
 import { TapeLibrary } from './tape-library.js';
 import { TapeService } from './tape-service.js';
@@ -81,6 +82,8 @@ export interface VtlTargets {
   library: TapeLibrary;
   service: TapeService;
   drives: TapeDriveLogicalUnit[];
+  /** Bytes read and written through each drive, in drive order. */
+  driveCounters: TapeDriveCounters[];
   /** The tape catalog was empty (no tape ever created): `--tapes` / config tapes apply now. */
   firstStart: boolean;
   /** Flushes and closes loaded tapes (they stay in their drives across the restart). */
@@ -106,9 +109,11 @@ export async function createVtlTargets(opts: {
   const media = new TapeMediumStore(opts.db, opts.tapeDir);
   const catalog = await TapeCatalog.open(opts.db);
   const firstStart = catalog.list().length === 0;
+  // Each drive counts the bytes its media move, for /metrics (src/gateway/counting-tape-drive.ts).
+  const counted = drives.map(countingDrive);
   const library = await TapeLibrary.open({
     addressMap: personality.addressMap,
-    drives,
+    drives: counted.map((c) => c.drive),
     driveIdentity: { vendor: ibmUlt3580Td5.identity.vendor, product: ibmUlt3580Td5.identity.product },
     catalog,
     media,
@@ -129,6 +134,7 @@ export async function createVtlTargets(opts: {
     library,
     service,
     drives,
+    driveCounters: counted.map((c) => c.counters),
     firstStart,
     async close() {
       changer.close();

@@ -161,7 +161,17 @@ t.test('Rest.OpenApi: a structurally valid OpenAPI 3 document generated from the
   const doc = res.json() as Record<string, unknown>;
   t.same(validateOpenApi(doc), []);
   const paths = doc.paths as Record<string, Record<string, { requestBody?: { content: Record<string, { schema: Record<string, unknown> }> } }>>;
-  t.same(Object.keys(paths).sort(), ['/v1/gateway', '/v1/sessions', '/v1/volumes', '/v1/volumes/{name}']);
+  t.same(Object.keys(paths).sort(), [
+    '/v1/gateway',
+    '/v1/library',
+    '/v1/pools',
+    '/v1/pools/{poolId}',
+    '/v1/sessions',
+    '/v1/tapes',
+    '/v1/tapes/{barcode}',
+    '/v1/volumes',
+    '/v1/volumes/{name}',
+  ]);
   const createSchema = paths['/v1/volumes'].post.requestBody?.content['application/json'].schema;
   t.match(createSchema, { type: 'object', required: ['name', 'size'], properties: { name: { type: 'string', pattern: '^[-.a-z0-9]+$' } } });
   t.same(validateOpenApi({ openapi: '2.0', paths: { 'x/{id}': { get: {} } } }).length > 0, true, 'the validator catches problems');

@@ -1,5 +1,6 @@
 // An in-process gateway for admin API tests: a Level database in a temporary directory, the
-// volume registry, an iSCSI portal and the admin app, both listening on 127.0.0.1 ephemeral ports.
+// volume registry (and, with `tapes`, the tape library), an iSCSI portal and the admin app, both
+// listening on 127.0.0.1 ephemeral ports.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,10 @@ import { GatewaySettings } from '../../src/gateway/gateway-settings.js';
 import { VOLUME_INQUIRY_IDENTITY } from '../../src/gateway/identity.js';
 import { VolumeRegistry } from '../../src/gateway/volume-registry.js';
 import { VolumeService } from '../../src/gateway/volume-service.js';
+import { openTapeAdmin } from '../../src/gateway/tape-admin.js';
+import { GatewayTargetRegistry, staticTargetRegistry } from '../../src/gateway/target-registry.js';
+import { storedChangerType } from '../../src/gateway/vtl-device-type.js';
+import { createVtlTargets, type VtlTargets } from '../../src/gateway/vtl-targets.js';
 import { createLogger } from '../../src/log.js';
 import { openDatabase } from '../../src/store/database.js';
 
@@ -29,6 +34,8 @@ export interface AdminGateway {
   endpoint: string;
   server: IscsiServer;
   dataDir: string;
+  /** The tape library's targets when started with `tapes`. */
+  vtl?: VtlTargets;
   /** Stops everything (keeping a caller-supplied dataDir); the teardown does it otherwise. */
   close(): Promise<void>;
 }
@@ -38,7 +45,15 @@ export interface AdminGateway {
  *  A caller-supplied `dataDir` is kept (to start again on it); a temporary one is removed. */
 export async function startAdminGateway(
   t: Test,
-  opts: { volumes?: string[]; token?: string; listen?: boolean; dataDir?: string; otherTargets?: string[] } = {},
+  opts: {
+    volumes?: string[];
+    token?: string;
+    listen?: boolean;
+    dataDir?: string;
+    otherTargets?: string[];
+    /** Serve the tape library too, with this many storage and import/export slots. */
+    tapes?: { storageSlots: number; importExportSlots: number };
+  } = {},
 ): Promise<AdminGateway> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'shelfgate-api-')));
   const config = resolveConfig({}, { dataDir, volumes: opts.volumes ?? [] });
@@ -51,7 +66,19 @@ export async function startAdminGateway(
     createLogicalUnit: (backend) => createDiskLogicalUnit(backend, VOLUME_INQUIRY_IDENTITY, { log }),
     log,
   });
-  const server = new IscsiServer({ registry, log });
+  const vtl =
+    opts.tapes === undefined
+      ? undefined
+      : await createVtlTargets({
+          gatewayName: config.gateway.name,
+          // As main.ts: UpdateVTLDeviceType's stored choice wins over the configuration.
+          changerType: (await storedChangerType(db)) ?? config.tapeLibrary.changerType,
+          db,
+          log,
+          slots: { storage: opts.tapes.storageSlots, importExport: opts.tapes.importExportSlots },
+        });
+  const targets = new GatewayTargetRegistry(vtl === undefined ? [registry] : [registry, staticTargetRegistry(vtl.targets)]);
+  const server = new IscsiServer({ registry: targets, log });
   const portal = await server.listen('127.0.0.1', 0);
   const admin: AdminDeps = {
     volumes: new VolumeService({
@@ -59,7 +86,7 @@ export async function startAdminGateway(
       registry,
       sessions: () => server.sessionsInfo(),
       dropTargetSessions: (name) => server.dropTargetSessions(name),
-      targetExists: (name) => registry.get(name) !== undefined || (opts.otherTargets ?? []).includes(name),
+      targetExists: (name) => targets.get(name) !== undefined || (opts.otherTargets ?? []).includes(name),
       log,
     }),
     settings: await GatewaySettings.open(db),
@@ -70,6 +97,7 @@ export async function startAdminGateway(
     ...(opts.token !== undefined ? { token: opts.token } : {}),
     iscsiPortal: () => portal,
     softwareVersion: '0.1.0',
+    ...(vtl !== undefined ? { tapes: await openTapeAdmin({ vtl, db, configuredChangerType: config.tapeLibrary.changerType }) } : {}),
   };
   const app = buildApp({ volumes: () => registry.volumes(), sessions: () => server.sessionsInfo(), admin, log });
   let endpoint = '';
@@ -86,10 +114,11 @@ export async function startAdminGateway(
     (closing ??= (async () => {
       await app.close();
       await server.close({ graceMs: 0 });
+      await vtl?.close();
       await registry.flush();
       await db.close();
       if (opts.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
     })());
   t.teardown(close);
-  return { app, admin, iscsiPort: portal.port, endpoint, server, dataDir, close };
+  return { app, admin, iscsiPort: portal.port, endpoint, server, dataDir, ...(vtl !== undefined ? { vtl } : {}), close };
 }

@@ -2,12 +2,41 @@
 //   arn:aws:storagegateway:<region>:<account>:gateway/<gatewayId>
 //   <gateway ARN>/volume/<volumeId>          (volumeId = the volume's serial, "vol-" + 8 hex)
 //   <gateway ARN>/target/<target iqn>
+//   <gateway ARN>/device/AMZN_SGW-<id>_MEDIACHANGER_00001, …_TAPEDRIVE_00001 … _00010
+//   arn:aws:storagegateway:<region>:<account>:tape/<barcode>      (tapes belong to the account)
+//   arn:aws:storagegateway:<region>:<account>:tapepool/<poolId>
 
 export class GatewayArns {
   readonly gateway: string;
+  readonly #account: string;
+  readonly #deviceIdPrefix: string;
 
   constructor(opts: { region: string; accountId: string; gatewayId: string }) {
-    this.gateway = `arn:aws:storagegateway:${opts.region}:${opts.accountId}:gateway/${opts.gatewayId}`;
+    this.#account = `arn:aws:storagegateway:${opts.region}:${opts.accountId}`;
+    this.gateway = `${this.#account}:gateway/${opts.gatewayId}`;
+    this.#deviceIdPrefix = `AMZN_${opts.gatewayId.toUpperCase()}`;
+  }
+
+  tape(barcode: string): string {
+    return `${this.#account}:tape/${barcode}`;
+  }
+
+  tapePool(poolId: string): string {
+    return `${this.#account}:tapepool/${poolId}`;
+  }
+
+  /** A VTL device: kind MEDIACHANGER or TAPEDRIVE, index 1-based. */
+  vtlDevice(kind: 'MEDIACHANGER' | 'TAPEDRIVE', index: number): string {
+    return `${this.gateway}/device/${this.#deviceIdPrefix}_${kind}_${String(index).padStart(5, '0')}`;
+  }
+
+  /** The barcode of a tape ARN of this account and region, or undefined. */
+  tapeBarcodeOf(arn: string): string | undefined {
+    return this.#after(arn, `${this.#account}:tape/`);
+  }
+
+  tapePoolIdOf(arn: string): string | undefined {
+    return this.#after(arn, `${this.#account}:tapepool/`);
   }
 
   volume(volumeId: string): string {
@@ -29,7 +58,10 @@ export class GatewayArns {
   }
 
   private suffixOf(arn: string, kind: string): string | undefined {
-    const prefix = this.gateway + kind;
+    return this.#after(arn, this.gateway + kind);
+  }
+
+  #after(arn: string, prefix: string): string | undefined {
     return arn.startsWith(prefix) && arn.length > prefix.length ? arn.slice(prefix.length) : undefined;
   }
 }

@@ -13,7 +13,9 @@ export type AwsErrorCode =
   | 'TargetAlreadyExists'
   | 'ChapCredentialNotFound'
   | 'MaximumVolumeCountExceeded'
-  | 'NotSupported';
+  | 'NotSupported'
+  | 'TapeCartridgeNotFound'
+  | 'MaximumTapeCartridgeCountExceeded';
 
 export class AwsApiError extends Error {
   readonly statusCode: number;
@@ -63,6 +65,18 @@ const GATEWAY_ERROR_CODES: Partial<Record<GatewayErrorCode, AwsErrorCode>> = {
   GW_VOLUME_LIMIT_EXCEEDED: 'MaximumVolumeCountExceeded',
   GW_VOLUME_INVALID_ARGUMENT: 'InvalidParameters',
   GW_CHAP_NOT_FOUND: 'ChapCredentialNotFound',
+  GW_TAPE_NOT_FOUND: 'TapeCartridgeNotFound',
+  GW_TAPE_LIMIT_EXCEEDED: 'MaximumTapeCartridgeCountExceeded',
+  // No empty slot left for a new cartridge: the library is full, which AWS reports as its count limit.
+  GW_NO_EMPTY_SLOT: 'MaximumTapeCartridgeCountExceeded',
+  GW_TAPE_INVALID_ARGUMENT: 'InvalidParameters',
+  // AWS has no code of its own for a reused barcode or a tape in the wrong state (e.g. in a drive).
+  GW_TAPE_BARCODE_EXISTS: 'InvalidParameters',
+  GW_TAPE_INVALID_STATE: 'InvalidParameters',
+  GW_POOL_NOT_FOUND: 'InvalidParameters',
+  GW_POOL_EXISTS: 'InvalidParameters',
+  GW_POOL_IN_USE: 'InvalidParameters',
+  GW_POOL_INVALID_ARGUMENT: 'InvalidParameters',
 };
 
 /** A domain error as AWS reports it; anything unexpected is an InternalServerError (500). */
@@ -70,7 +84,8 @@ export function toAwsApiError(err: unknown): AwsApiError {
   if (err instanceof AwsApiError) return err;
   if (err instanceof GatewayError) {
     const errorCode = GATEWAY_ERROR_CODES[err.code];
-    if (errorCode !== undefined) return invalidGatewayRequest(errorCode, err.message);
+    // errorDetails keeps shelfgate's own code where one AWS code covers several of ours.
+    if (errorCode !== undefined) return invalidGatewayRequest(errorCode, err.message, { code: err.code });
   }
   return new AwsApiError(500, 'InternalServerError', 'internal error; see the gateway log');
 }

@@ -12,6 +12,7 @@ import { invalidGatewayRequest } from './aws-error.js';
 import { paginate } from './pagination.js';
 import { operation, type AwsOperation } from './router.js';
 import * as shape from './shapes.js';
+import { tapeOperations } from './tape-operations.js';
 
 /** Our gateway serves stored volumes (and, until the S3 engine lands, cached ones from the same
  *  local store). */
@@ -106,6 +107,8 @@ export function storageGatewayOperations(deps: AdminDeps): Record<string, AwsOpe
   };
 
   return {
+    ...tapeOperations({ deps, arns, checkGateway, portalAddress: () => advertisedAddress(deps.iscsiPortal().host) }),
+
     DescribeGatewayInformation: operation(shape.GatewayInput, async (input) => {
       checkGateway(input.GatewayARN);
       return {

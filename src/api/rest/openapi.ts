@@ -39,7 +39,7 @@ export function openApiDocument(routes: RestRoute[], info: { version: string }):
       title: 'shelfgate REST API',
       version: info.version,
       description:
-        'Volumes, sessions and gateway status. The AWS Storage Gateway wire protocol (POST / with X-Amz-Target) is served ' +
+        'Volumes, tapes, the tape library, tape pools, sessions and gateway status. The AWS Storage Gateway wire protocol (POST / with X-Amz-Target) is served ' +
         'beside it for AWS SDKs and the AWS CLI.',
     },
     paths,

@@ -11,6 +11,7 @@ import { parseSize } from '../../size.js';
 import type { AdminDeps } from '../admin-deps.js';
 import { GatewayArns } from '../aws/arn.js';
 import * as schema from './schemas.js';
+import { tapeRoutes } from './tape-routes.js';
 
 export interface RestRoute {
   method: 'GET' | 'POST' | 'DELETE';
@@ -43,6 +44,16 @@ const GATEWAY_ERROR_STATUS: Partial<Record<GatewayErrorCode, number>> = {
   GW_VOLUME_DECLARED_IN_CONFIG: 409,
   GW_VOLUME_LIMIT_EXCEEDED: 409,
   GW_VOLUME_INVALID_ARGUMENT: 400,
+  GW_TAPE_NOT_FOUND: 404,
+  GW_TAPE_INVALID_ARGUMENT: 400,
+  GW_TAPE_BARCODE_EXISTS: 409,
+  GW_TAPE_INVALID_STATE: 409,
+  GW_TAPE_LIMIT_EXCEEDED: 409,
+  GW_NO_EMPTY_SLOT: 409,
+  GW_POOL_NOT_FOUND: 404,
+  GW_POOL_EXISTS: 409,
+  GW_POOL_IN_USE: 409,
+  GW_POOL_INVALID_ARGUMENT: 400,
 };
 
 export function restRoutes(deps: AdminDeps): RestRoute[] {
@@ -129,6 +140,7 @@ export function restRoutes(deps: AdminDeps): RestRoute[] {
       responses: { 200: schema.SessionList, ...errors },
       handler: async () => ({ status: 200, body: { sessions: deps.volumes.sessions() } }),
     },
+    ...tapeRoutes(deps, arns),
   ];
 }
 

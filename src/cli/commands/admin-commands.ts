@@ -1,0 +1,107 @@
+// `shelfgate tapes|volumes|status`: subcommands that talk to a running gateway's REST API.
+// Human tables by default, `--json` for scripts (the API's own JSON). Exit codes as `start`:
+// 0 ok, 1 the gateway refused or is unreachable (the message says what to do), 2 usage.
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ApiClient, CliError, DEFAULT_API_URL, TOKEN_ENV } from './api-client.js';
+import { statusCommand } from './status.js';
+import { tapesCommand, TAPES_HELP } from './tapes.js';
+import { volumesCommand, VOLUMES_HELP } from './volumes.js';
+
+export const ADMIN_COMMANDS_HELP = `  tapes        create, list, describe and delete virtual tapes
+  volumes      create, list and delete volumes
+  status       the gateway, its sessions and its tape library
+`;
+
+export const COMMON_OPTIONS_HELP = `Common options:
+  --api URL        the gateway's admin API (default ${DEFAULT_API_URL}; env SHELFGATE_API)
+  --token TOKEN    bearer token when the gateway sets api.token (env ${TOKEN_ENV})
+  --json           print JSON for scripts instead of a table
+  -h, --help       show help
+`;
+
+const STATUS_HELP = `Usage: shelfgate status [options]
+
+The gateway (id, ARN, iSCSI portal), its sessions and, when enabled, its tape library.
+
+${COMMON_OPTIONS_HELP}`;
+
+const HELP: Record<string, string> = { tapes: TAPES_HELP, volumes: VOLUMES_HELP, status: STATUS_HELP };
+
+export interface CommandContext {
+  client: ApiClient;
+  json: boolean;
+  /** The subcommand's positionals after the action (e.g. the barcode). */
+  positionals: string[];
+  values: Record<string, string | boolean | string[] | undefined>;
+  print(text: string): void;
+}
+
+/** Options each command accepts besides the common ones. */
+const COMMAND_OPTIONS: Record<string, ParseArgsConfig['options']> = {
+  tapes: {
+    prefix: { type: 'string' },
+    count: { type: 'string' },
+    barcode: { type: 'string' },
+    size: { type: 'string' },
+    worm: { type: 'boolean' },
+    pool: { type: 'string' },
+    'import-export': { type: 'boolean' },
+  },
+  volumes: { size: { type: 'string' }, type: { type: 'string' } },
+  status: {},
+};
+
+export function isAdminCommand(command: string): boolean {
+  return Object.hasOwn(COMMAND_OPTIONS, command);
+}
+
+export async function runAdminCommand(
+  command: string,
+  args: string[],
+  io: { env: NodeJS.ProcessEnv; stdout: (text: string) => void; stderr: (text: string) => void },
+): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        api: { type: 'string' },
+        token: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        ...COMMAND_OPTIONS[command],
+      },
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (err) {
+    io.stderr(`shelfgate ${command}: ${(err as Error).message}\n\n${HELP[command]}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) {
+    io.stdout(HELP[command]!);
+    return 0;
+  }
+  try {
+    const client = new ApiClient({
+      baseUrl: (values.api as string | undefined) ?? io.env.SHELFGATE_API ?? DEFAULT_API_URL,
+      token: (values.token as string | undefined) ?? io.env[TOKEN_ENV],
+    });
+    const ctx: CommandContext = { client, json: values.json === true, positionals, values, print: io.stdout };
+    if (command === 'status') {
+      if (positionals.length > 0) throw new CliError(`status takes no arguments (got ${positionals.join(' ')})`, 2);
+      await statusCommand(ctx);
+    } else if (command === 'tapes') {
+      await tapesCommand(ctx);
+    } else {
+      await volumesCommand(ctx);
+    }
+    return 0;
+  } catch (err) {
+    if (!(err instanceof CliError)) throw err;
+    io.stderr(`shelfgate ${command}: ${err.message}\n${err.exitCode === 2 ? `\n${HELP[command]}` : ''}`);
+    return err.exitCode;
+  }
+}

@@ -1,0 +1,115 @@
+// `shelfgate tapes create|list|describe|delete` on /v1/tapes. (`tapes retrieve` arrives with the
+// archive, issue 4.)
+
+import { parseSize } from '../../size.js';
+import type { CommandContext } from './admin-commands.js';
+import { CliError } from './api-client.js';
+import { formatBytes, formatTable } from './table.js';
+
+export const TAPES_HELP = `Usage: shelfgate tapes <action> [options]
+
+Actions:
+  create --prefix P --count N [--size SIZE] [--worm] [--pool ID] [--import-export]
+                   N (1-10) tapes with barcodes P (1-4 letters A-Z) + random hex
+  create --barcode B [--size SIZE] [--worm] [--pool ID] [--import-export]
+                   one tape with barcode B (5-16 characters A-Z, 0-9)
+                   SIZE: 100GiB (default) to 15TiB, whole GiB
+  list             every tape in the library
+  describe BARCODE one tape
+  delete BARCODE   delete an AVAILABLE tape that is not in a drive, with its data
+
+Common options:
+  --api URL        the gateway's admin API (default http://127.0.0.1:8080; env SHELFGATE_API)
+  --token TOKEN    bearer token when the gateway sets api.token (env SHELFGATE_API_TOKEN)
+  --json           print JSON for scripts instead of a table
+  -h, --help       show help
+`;
+
+interface Tape {
+  barcode: string;
+  tapeARN: string;
+  status: string;
+  sizeBytes: number;
+  usedBytes: number;
+  worm: boolean;
+  poolId?: string;
+  createdAt: string;
+  element?: { type: string; address: number };
+}
+
+function tapeTable(tapes: Tape[]): string {
+  return formatTable(
+    ['BARCODE', 'STATUS', 'SIZE', 'USED', 'WORM', 'POOL', 'ELEMENT'],
+    tapes.map((tape) => [
+      tape.barcode,
+      tape.status,
+      formatBytes(tape.sizeBytes),
+      formatBytes(tape.usedBytes),
+      tape.worm ? 'yes' : 'no',
+      tape.poolId ?? '-',
+      tape.element !== undefined ? `${tape.element.type} ${tape.element.address}` : '-',
+    ]),
+  );
+}
+
+function oneBarcode(ctx: CommandContext, action: string): string {
+  if (ctx.positionals.length !== 2) throw new CliError(`tapes ${action} takes one BARCODE`, 2);
+  const barcode = ctx.positionals[1]!;
+  return encodeURIComponent(barcode);
+}
+
+export async function tapesCommand(ctx: CommandContext): Promise<void> {
+  const action = ctx.positionals[0];
+  const v = ctx.values;
+  switch (action) {
+    case 'list': {
+      if (ctx.positionals.length !== 1) throw new CliError('tapes list takes no arguments', 2);
+      const { tapes } = await ctx.client.get<{ tapes: Tape[] }>('/v1/tapes');
+      ctx.print(ctx.json ? `${JSON.stringify(tapes, null, 2)}\n` : tapes.length === 0 ? 'no tapes; create some with `shelfgate tapes create --prefix TST --count 5`\n' : tapeTable(tapes));
+      return;
+    }
+    case 'describe': {
+      const tape = await ctx.client.get<Tape>(`/v1/tapes/${oneBarcode(ctx, action)}`);
+      ctx.print(ctx.json ? `${JSON.stringify(tape, null, 2)}\n` : `${tapeTable([tape])}ARN: ${tape.tapeARN}\ncreated: ${tape.createdAt}\n`);
+      return;
+    }
+    case 'delete': {
+      const barcode = oneBarcode(ctx, action);
+      await ctx.client.delete(`/v1/tapes/${barcode}`);
+      ctx.print(ctx.json ? `${JSON.stringify({ deleted: decodeURIComponent(barcode) })}\n` : `deleted ${decodeURIComponent(barcode)}\n`);
+      return;
+    }
+    case 'create': {
+      if (ctx.positionals.length !== 1) throw new CliError(`tapes create takes options only (got ${ctx.positionals.slice(1).join(' ')})`, 2);
+      let sizeBytes: number | undefined;
+      if (v.size !== undefined) {
+        try {
+          sizeBytes = parseSize(v.size as string);
+        } catch (err) {
+          throw new CliError(`--size: ${(err as Error).message}`, 2);
+        }
+      }
+      const common = {
+        ...(sizeBytes !== undefined ? { sizeBytes } : {}),
+        ...(v.worm === true ? { worm: true } : {}),
+        ...(v.pool !== undefined ? { poolId: v.pool } : {}),
+        ...(v['import-export'] === true ? { slotType: 'import-export' } : {}),
+      };
+      let body: Record<string, unknown>;
+      if (v.barcode !== undefined) {
+        if (v.prefix !== undefined || v.count !== undefined) throw new CliError('pass either --barcode or --prefix with --count', 2);
+        body = { barcode: v.barcode, ...common };
+      } else {
+        if (v.prefix === undefined || v.count === undefined) throw new CliError('tapes create needs --prefix P --count N, or --barcode B', 2);
+        const count = Number(v.count);
+        if (!Number.isInteger(count)) throw new CliError(`--count ${String(v.count)}: must be a whole number 1 to 10`, 2);
+        body = { prefix: v.prefix, count, ...common };
+      }
+      const { tapes } = await ctx.client.post<{ tapes: Tape[] }>('/v1/tapes', body);
+      ctx.print(ctx.json ? `${JSON.stringify(tapes, null, 2)}\n` : tapeTable(tapes));
+      return;
+    }
+    default:
+      throw new CliError(action === undefined ? 'which action? create, list, describe or delete' : `unknown action ${JSON.stringify(action)}`, 2);
+  }
+}
