@@ -1,6 +1,8 @@
-// The header record of one tape (tape-keys.ts): identity, capacity and where EOD is. It is written
-// in the same synced Level batch as the object entries it covers, so EOD moves atomically with
-// them; entries at or beyond EOD are ignored (tape-keys.ts).
+// The header record of one tape (tape-keys.ts): identity, capacity and where the index ends. It is
+// written in the same Level batch as the object entries it covers, so the indexed EOD moves
+// atomically with them; entries at or beyond EOD are ignored (tape-keys.ts). The index may lag
+// the data file (tape-medium.ts): objects framed beyond `dataEndBytes` with the header's
+// `generation` are recovered when the tape is opened (tape-recovery.ts).
 
 import { TapeStoreError } from './tape-error.js';
 
@@ -15,8 +17,12 @@ export interface TapeHeader {
   eodObjectId: number;
   /** Filemarks before EOD. */
   filemarkCount: number;
-  /** Record bytes before EOD (= the valid length of the tape's data file). */
+  /** Record bytes before EOD. */
   usedBytes: number;
+  /** Where EOD's frame would start in the data file (the framed length of the objects before EOD). */
+  dataEndBytes: number;
+  /** Frames of this generation at or beyond `dataEndBytes` are valid (tape-frame.ts). */
+  generation: number;
 }
 
 export function encodeTapeHeader(header: TapeHeader): Buffer {
@@ -31,7 +37,15 @@ export function decodeTapeHeader(buf: Buffer): TapeHeader {
     throw new TapeStoreError('TAPE_CORRUPT', 'tape header is not JSON', { cause: err });
   }
   const h = parsed as Partial<TapeHeader>;
-  const counts = [h.capacityBytes, h.earlyWarningBytes, h.eodObjectId, h.filemarkCount, h.usedBytes];
+  const counts = [
+    h.capacityBytes,
+    h.earlyWarningBytes,
+    h.eodObjectId,
+    h.filemarkCount,
+    h.usedBytes,
+    h.dataEndBytes,
+    h.generation,
+  ];
   if (
     typeof h.barcode !== 'string' ||
     typeof h.worm !== 'boolean' ||

@@ -1,7 +1,7 @@
 // Key layout of tape media in the gateway's Level database (key space TAPE, keys.ts).
 //
 //   0x03 | barcode length u8 | barcode | 0x00                      -> tape header JSON (tape-header.ts)
-//   0x03 | barcode length u8 | barcode | 0x01 | objectId u64       -> object entry (12 bytes, below)
+//   0x03 | barcode length u8 | barcode | 0x01 | objectId u64       -> object entry (24 bytes, below)
 //   0x03 | barcode length u8 | barcode | 0x02 | fileNumber u64     -> objectId u64 of that filemark
 //
 // The barcode is length-prefixed, so no tape's keys are a prefix range of another's. Integers are
@@ -76,23 +76,26 @@ export class TapeKeys {
   }
 }
 
-/** Where an object starts: its record bytes in the tape's data file, and the filemarks before it.
- *  A filemark is an entry with `lengthBytes` 0 (SSC records are never empty). */
+/** Where an object starts: its frame in the tape's data file, the record bytes and filemarks
+ *  before it. A filemark is an entry with `lengthBytes` 0 (SSC records are never empty). */
 export interface ObjectEntry {
-  /** Record bytes between BOP and this object = the record's offset in the data file. */
+  /** Offset of the object's frame in the data file (tape-frame.ts). */
+  fileOffsetBytes: number;
+  /** Record bytes between BOP and this object. */
   bytesBefore: number;
   /** Filemarks between BOP and this object (its logical file identifier). */
   fileNumber: number;
   lengthBytes: number;
 }
 
-const OBJECT_ENTRY_LENGTH = 8 + 4 + 4;
+const OBJECT_ENTRY_LENGTH = 8 + 8 + 4 + 4;
 
 export function encodeObjectEntry(entry: ObjectEntry): Buffer {
   const buf = Buffer.allocUnsafe(OBJECT_ENTRY_LENGTH);
   buf.writeBigUInt64BE(BigInt(entry.bytesBefore), 0);
   buf.writeUInt32BE(entry.fileNumber, 8);
   buf.writeUInt32BE(entry.lengthBytes, 12);
+  buf.writeBigUInt64BE(BigInt(entry.fileOffsetBytes), 16);
   return buf;
 }
 
@@ -102,6 +105,7 @@ export function decodeObjectEntry(buf: Buffer): ObjectEntry {
     bytesBefore: Number(buf.readBigUInt64BE(0)),
     fileNumber: buf.readUInt32BE(8),
     lengthBytes: buf.readUInt32BE(12),
+    fileOffsetBytes: Number(buf.readBigUInt64BE(16)),
   };
 }
 

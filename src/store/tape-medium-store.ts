@@ -1,6 +1,8 @@
 // The tapes of one gateway: each a header and index in the shared Level database (tape-keys.ts)
-// plus a data file `<dataDir>/tapes/<barcode>.tape` with its record bytes (tape-medium.ts says why).
-// One StoredTapeMedium per barcode is open at a time (a cartridge is in one drive).
+// plus a data file `<dataDir>/tapes/<barcode>.tape` with its framed records and filemarks
+// (tape-medium.ts says why). One StoredTapeMedium per barcode is open at a time (a cartridge is
+// in one drive). Opening a tape re-indexes the frames the lazy index had not caught up with
+// (tape-recovery.ts) and starts a new generation, durably, before anything is written.
 
 import { constants } from 'node:fs';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
@@ -10,6 +12,7 @@ import { TapeStoreError } from './tape-error.js';
 import { decodeTapeHeader, encodeTapeHeader, type TapeHeader } from './tape-header.js';
 import { isValidBarcode, TapeKeys } from './tape-keys.js';
 import { StoredTapeMedium } from './tape-medium.js';
+import { recoverTape } from './tape-recovery.js';
 
 export interface NewTape {
   barcode: string;
@@ -25,6 +28,8 @@ export class TapeMediumStore {
   private readonly db: Database;
   private readonly tapeDir: string;
   private readonly opened = new Map<string, StoredTapeMedium>();
+  /** Barcodes being opened (recovery runs before they are tracked). */
+  private readonly opening = new Set<string>();
 
   /** `tapeDir` defaults to `<dataDir>/tapes` next to the database's `<dataDir>/db`. */
   constructor(db: Database, tapeDir: string = join(dirname(db.location), 'tapes')) {
@@ -58,6 +63,8 @@ export class TapeMediumStore {
       eodObjectId: 0,
       filemarkCount: 0,
       usedBytes: 0,
+      dataEndBytes: 0,
+      generation: 0,
     };
     // The data file exists (and its directory entry is durable) before the header says the tape does.
     await mkdir(this.tapeDir, { recursive: true });
@@ -76,7 +83,18 @@ export class TapeMediumStore {
 
   /** Opens a tape at BOP. */
   async open(barcode: string): Promise<StoredTapeMedium> {
-    if (this.opened.has(barcode)) throw new TapeStoreError('TAPE_IN_USE', `tape ${barcode} is open`);
+    if (this.opened.has(barcode) || this.opening.has(barcode)) {
+      throw new TapeStoreError('TAPE_IN_USE', `tape ${barcode} is open`);
+    }
+    this.opening.add(barcode);
+    try {
+      return this.track(await this.load(barcode));
+    } finally {
+      this.opening.delete(barcode);
+    }
+  }
+
+  private async load(barcode: string): Promise<StoredTapeMedium> {
     const header = await this.header(barcode);
     if (header === undefined) throw new TapeStoreError('TAPE_NOT_FOUND', `no tape ${barcode}`);
     let file: FileHandle;
@@ -85,11 +103,17 @@ export class TapeMediumStore {
     } catch (err) {
       throw new TapeStoreError('TAPE_CORRUPT', `tape ${barcode}: cannot open its data file: ${String(err)}`, { cause: err });
     }
-    if (this.opened.has(barcode)) {
+    try {
+      const keys = new TapeKeys(barcode);
+      const recovered = await recoverTape(file, header, keys);
+      // Frames left beyond EOD (a group that was never acknowledged) belong to the old generation.
+      const loaded: TapeHeader = { ...recovered.header, generation: recovered.header.generation + 1 };
+      await this.db.groupCommit.commit([...recovered.ops, { type: 'put', key: keys.header(), value: encodeTapeHeader(loaded) }]);
+      return new StoredTapeMedium(this.db, loaded, file);
+    } catch (err) {
       await file.close();
-      throw new TapeStoreError('TAPE_IN_USE', `tape ${barcode} is open`);
+      throw err;
     }
-    return this.track(new StoredTapeMedium(this.db, header, file));
   }
 
   /** Pending writes land, then the tape is closed (unloaded). */
@@ -116,7 +140,7 @@ export class TapeMediumStore {
 
   /** Deletes a closed tape: its header first (durably — the tape is gone), then index and data. */
   async delete(barcode: string): Promise<void> {
-    if (this.opened.has(barcode)) throw new TapeStoreError('TAPE_IN_USE', `tape ${barcode} is open`);
+    if (this.opened.has(barcode) || this.opening.has(barcode)) throw new TapeStoreError('TAPE_IN_USE', `tape ${barcode} is open`);
     if ((await this.header(barcode)) === undefined) throw new TapeStoreError('TAPE_NOT_FOUND', `no tape ${barcode}`);
     const keys = new TapeKeys(barcode);
     await this.db.groupCommit.commit([{ type: 'del', key: keys.header() }]);

@@ -1,25 +1,40 @@
-// One tape cartridge as a TapeMedium (iscsi/device.ts): the index in the gateway's Level database,
-// the record bytes in a data file of its own.
+// One tape cartridge as a TapeMedium (iscsi/device.ts): record bytes and filemarks in a data file of
+// its own, the position index in the gateway's Level database.
 //
 // Why record bytes are not Level values (measured on the 2-core VM, 4096 x 256 KiB records):
 // LevelDB pushes every value through its WAL, its memtable and at least one table-file flush, on
 // one writer thread; synced batches of 8 records reached ~100 MiB/s and even unsynced ones ~110
 // MiB/s, while writev + fdatasync of the same batches to a plain file reached 350-1000 MiB/s.
-// So each record is written once, in place, at its tape offset: the data file is the tape's
-// linear byte stream (record N starts at the sum of the lengths of records 0..N-1), and Level
-// holds what makes it a tape — object entries, the filemark index, EOD (tape-keys.ts).
 //
-// Durability (group commit, one writer): a write call changes the position at once and joins the
-// open group; groups are written one after another: the group's records with one writev at their
-// offset, fdatasync, then one synced Level batch with their object entries and the header (EOD).
-// A call resolves only when its group's Level batch landed. While a group is in flight, new
-// records collect in the next group.
+// The data file is the tape's log: every object (record or filemark) is appended as a
+// self-describing frame (tape-frame.ts: kind, logical object id, length, CRC-32, generation), so
+// ONE fdatasync of the data file makes a group of writes durable — that is when they are
+// acknowledged. Level holds what makes it a tape — object entries, the filemark index, the header
+// with EOD (tape-keys.ts) — and is updated lazily behind the data file: each landed group's
+// entries go into an unsynced Level batch (synced every INDEX_SYNC_BYTES, at barriers and on
+// close). When a tape is opened, frames beyond the indexed EOD are re-indexed from the data file
+// (tape-recovery.ts). So at queue depth 1 a 256 KiB record costs one data-file sync, not two.
 //
-// Crash safety: the data file is only ever written at offsets at or beyond the durable EOD's byte
-// offset, so acknowledged bytes are never touched before Level records that they were discarded.
-// An overwrite before EOD (and ERASE) first commits a header-only batch that moves EOD back
-// (a barrier group), and only then writes records there. Entries beyond EOD are stale leftovers,
-// never read, overwritten when the tape grows again — nothing is deleted eagerly.
+// Group commit (one writer): a write call changes the position at once and joins the open group;
+// groups are written one after another with one writev at their offset and one fdatasync.
+// While a group is in flight, new writes collect in the next group.
+//
+// Crash safety: a frame is valid only if its generation is the one in Level's durable header and
+// it continues the chain of object ids from the indexed EOD. Anything that moves EOD back
+// (overwrite before EOD, ERASE, a failed write) starts a new generation and commits the moved-back
+// header with sync (a barrier) before any frame of the new generation is written, so stale or
+// torn frames beyond EOD are never taken for acknowledged ones; opening a tape starts a new
+// generation too (tape-medium-store.ts), so frames of a group that was never acknowledged cannot
+// be resurrected behind records written after the restart. Nothing is deleted eagerly: entries
+// and bytes beyond EOD are dropped on unload.
+//
+// No preallocation: fdatasync of an append also commits the file's new size and block allocation
+// (an ext4 journal commit), and writing into blocks that exist is cheaper (dd oflag=dsync 256 KiB
+// on the VM: ~130 MB/s appending, ~400-700 MB/s in place). But Node has no fallocate, and
+// fallocate(1)'s unwritten extents did not help (~150 MB/s); extending the file with synced zeros
+// doubles the bytes written. Measured with bench/tape-store.ts (2048 records, load 5-8, 3 runs):
+// zero fills of 512 MiB ahead of one-record groups gave QD1 256 KiB 226-301 MiB/s vs 92-309
+// appending, but QD8 126-225 vs 422-512 and QD1 64 KiB 18-56 vs 73-138. So the file is appended.
 //
 // O(log n) positioning: SPACE and LOCATE read one filemark-index entry and one object entry
 // (Level gets), never scan.
@@ -35,6 +50,7 @@ import type {
 import type { Database } from './database.js';
 import type { BatchOp } from './group-commit.js';
 import { TapeStoreError } from './tape-error.js';
+import { encodeFrameHeader, FRAME_HEADER_BYTES, recordChecksum } from './tape-frame.js';
 import { encodeTapeHeader, type TapeHeader } from './tape-header.js';
 import {
   decodeObjectEntry,
@@ -45,20 +61,27 @@ import {
   type ObjectEntry,
 } from './tape-keys.js';
 
-/** A group is closed at this many record bytes and the next one opened behind it. */
-const MAX_GROUP_BYTES = 32 * 1024 * 1024;
+const MiB = 1024 * 1024;
+/** A group is closed at this many file bytes and the next one opened behind it. */
+const MAX_GROUP_BYTES = 32 * MiB;
 /** pwritev takes at most IOV_MAX (1024) buffers. */
 const MAX_WRITEV_BUFFERS = 512;
+/** The lazy index is synced at least once per this many data-file bytes: bounds what a restart
+ *  after power loss re-indexes from the data file. */
+const INDEX_SYNC_BYTES = 256 * MiB;
 
 interface WriteGroup {
   /** File offset of buffers[0]. */
   fileOffsetBytes: number;
+  /** Frame headers and record bytes, in file order. */
   buffers: Buffer[];
   fileBytes: number;
+  /** Index entries of the group's objects. */
   ops: BatchOp[];
   /** The header as of the group's last change; set when the group is closed. */
   header: TapeHeader | null;
-  /** Moves EOD back (overwrite, ERASE): must land before later groups write file bytes. */
+  /** Writes no frames; its header is committed to Level with sync before later groups write
+   *  frames (EOD moved back, a new generation, write protection). Resolves when committed. */
   barrier: boolean;
   /** Taken by the file stage. */
   started: boolean;
@@ -82,20 +105,30 @@ export class StoredTapeMedium implements TapeMedium {
   private objectId = 0;
   private fileNumber = 0;
   private bytesBefore = 0;
+  /** Offset of the position's frame in the data file. */
+  private fileOffsetBytes = 0;
+  /** Groups not yet durable, in order. */
   private readonly groups: WriteGroup[] = [];
   /** The object after the last one read, fetched ahead (dropped when EOD moves back). */
   private readAhead: { objectId: number; fetched: Promise<{ entry: ObjectEntry; data: Buffer | null }> } | null = null;
   private fileStageRunning = false;
-  /** Level commits, chained in group order (never rejects). */
-  private commitTail: Promise<void> = Promise.resolve();
-  /** Bumped when writes fail: groups of an older generation are dropped. */
-  private generation = 0;
+  /** Index commits, chained in group order (never rejects). */
+  private indexTail: Promise<void> = Promise.resolve();
+  /** Data-file bytes indexed since the last synced index batch. */
+  private unsyncedIndexBytes = 0;
+  /** Bumped when writes fail: groups queued before are dropped by the file stage. */
+  private epoch = 0;
+  /** Set when the index cannot be written: every later call fails (a reload recovers). */
+  private failure: TapeStoreError | null = null;
   /** Serialises calls in call order. */
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
   private closing: Promise<void> | null = null;
+  /** Groups made durable so far, one fdatasync each (shows how well writes coalesce). */
+  dataSyncCount = 0;
 
-  /** Use TapeMediumStore.open/create. Starts at BOP. */
+  /** Use TapeMediumStore.open/create. Starts at BOP. `header` is durable in Level and covers every
+   *  valid frame of the data file. */
   constructor(db: Database, header: TapeHeader, file: FileHandle) {
     this.db = db;
     this.file = file;
@@ -155,6 +188,7 @@ export class StoredTapeMedium implements TapeMedium {
       } else {
         this.bytesBefore = entry.bytesBefore + entry.lengthBytes;
       }
+      this.fileOffsetBytes = entry.fileOffsetBytes + FRAME_HEADER_BYTES + entry.lengthBytes;
       // Sequential reads are the rule: fetch the next object while the drive sends this one.
       if (this.objectId < this.header.eodObjectId) {
         const fetched = this.fetchObject(this.objectId);
@@ -279,9 +313,9 @@ export class StoredTapeMedium implements TapeMedium {
   setWriteProtected(writeProtected: boolean): Promise<void> {
     return this.serial(async () => {
       this.header.writeProtected = writeProtected;
-      this.closeGroup(this.openGroup());
-      this.startWriting();
+      this.pushBarrier();
       await this.drain();
+      if (this.failure !== null) throw this.failure;
     });
   }
 
@@ -291,11 +325,16 @@ export class StoredTapeMedium implements TapeMedium {
       await this.drain();
       this.closed = true;
       try {
-        await this.reclaimBeyondEod();
+        if (this.failure === null) {
+          // The lazy index's last batches become durable before the file is cut at EOD.
+          const header = encodeTapeHeader(this.durableHeader);
+          await this.db.groupCommit.commit([{ type: 'put', key: this.keys.header(), value: header }]);
+          await this.reclaimBeyondEod();
+        }
       } finally {
         await this.file.close();
       }
-    });
+    }, { evenIfFailed: true });
     return this.closing;
   }
 
@@ -312,18 +351,15 @@ export class StoredTapeMedium implements TapeMedium {
       );
     }
     if (this.objectId < this.header.eodObjectId) this.truncateAtPosition();
-    const group = this.openGroup();
-    if (group.buffers.length === 0) group.fileOffsetBytes = this.bytesBefore;
-    group.buffers.push(data);
-    group.fileBytes += data.length;
-    group.ops.push({
-      type: 'put',
-      key: this.keys.object(this.objectId),
-      value: encodeObjectEntry({ bytesBefore: this.bytesBefore, fileNumber: this.fileNumber, lengthBytes: data.length }),
+    const frame = encodeFrameHeader({
+      kind: 'record',
+      generation: this.header.generation,
+      objectId: this.objectId,
+      lengthBytes: data.length,
+      dataCrc: recordChecksum(data),
     });
-    this.objectId++;
+    const group = this.appendFrame(frame, data);
     this.bytesBefore = usedBytes;
-    this.header.eodObjectId = this.objectId;
     this.header.usedBytes = usedBytes;
     this.startWriting();
     return { done: group.done, result: { beyondEarlyWarning: this.isBeyondEarlyWarning(usedBytes) } };
@@ -343,21 +379,49 @@ export class StoredTapeMedium implements TapeMedium {
     }
     this.checkWritable();
     if (this.objectId < this.header.eodObjectId) this.truncateAtPosition();
-    const group = this.openGroup();
+    let group: WriteGroup | undefined;
     for (let i = 0; i < count; i++) {
-      group.ops.push({
-        type: 'put',
-        key: this.keys.object(this.objectId),
-        value: encodeObjectEntry({ bytesBefore: this.bytesBefore, fileNumber: this.fileNumber, lengthBytes: 0 }),
+      const frame = encodeFrameHeader({
+        kind: 'filemark',
+        generation: this.header.generation,
+        objectId: this.objectId,
+        lengthBytes: 0,
+        dataCrc: 0,
       });
-      group.ops.push({ type: 'put', key: this.keys.filemark(this.fileNumber), value: encodeObjectId(this.objectId) });
-      this.objectId++;
-      this.fileNumber++;
+      group = this.appendFrame(frame, null);
     }
-    this.header.eodObjectId = this.objectId;
-    this.header.filemarkCount = this.fileNumber;
     this.startWriting();
-    return { done: group.done, result: { beyondEarlyWarning: this.isBeyondEarlyWarning(this.bytesBefore) } };
+    return {
+      done: (group as WriteGroup).done,
+      result: { beyondEarlyWarning: this.isBeyondEarlyWarning(this.bytesBefore) },
+    };
+  }
+
+  /** Adds one object at the position (= EOD) to the open group and moves past it. */
+  private appendFrame(frame: Buffer, data: Buffer | null): WriteGroup {
+    const group = this.openGroup();
+    if (group.buffers.length === 0) group.fileOffsetBytes = this.fileOffsetBytes;
+    const lengthBytes = data?.length ?? 0;
+    group.buffers.push(frame);
+    if (data !== null) group.buffers.push(data);
+    group.fileBytes += FRAME_HEADER_BYTES + lengthBytes;
+    const entry: ObjectEntry = {
+      fileOffsetBytes: this.fileOffsetBytes,
+      bytesBefore: this.bytesBefore,
+      fileNumber: this.fileNumber,
+      lengthBytes,
+    };
+    group.ops.push({ type: 'put', key: this.keys.object(this.objectId), value: encodeObjectEntry(entry) });
+    if (data === null) {
+      group.ops.push({ type: 'put', key: this.keys.filemark(this.fileNumber), value: encodeObjectId(this.objectId) });
+      this.fileNumber++;
+      this.header.filemarkCount = this.fileNumber;
+    }
+    this.objectId++;
+    this.fileOffsetBytes += FRAME_HEADER_BYTES + lengthBytes;
+    this.header.eodObjectId = this.objectId;
+    this.header.dataEndBytes = this.fileOffsetBytes;
+    return group;
   }
 
   private checkWritable(): void {
@@ -373,15 +437,22 @@ export class StoredTapeMedium implements TapeMedium {
     }
   }
 
-  /** EOD moves to the position; a barrier group makes that durable before any record is written
-   *  over the discarded bytes. */
+  /** EOD moves to the position in a new generation; a barrier makes that durable before any frame
+   *  is written over the discarded objects. */
   private truncateAtPosition(): void {
-    const last = this.groups.at(-1);
-    if (last !== undefined) this.closeGroup(last);
     this.readAhead = null;
     this.header.eodObjectId = this.objectId;
     this.header.filemarkCount = this.fileNumber;
     this.header.usedBytes = this.bytesBefore;
+    this.header.dataEndBytes = this.fileOffsetBytes;
+    this.header.generation++;
+    this.pushBarrier();
+  }
+
+  /** Closes the open group and queues a barrier with the header as it is now. */
+  private pushBarrier(): void {
+    const last = this.groups.at(-1);
+    if (last !== undefined) this.closeGroup(last);
     const barrier = newGroup();
     barrier.barrier = true;
     this.groups.push(barrier);
@@ -409,67 +480,78 @@ export class StoredTapeMedium implements TapeMedium {
     void this.runFileStage();
   }
 
-  /** Stage 1, one group at a time in order: records to the data file, fdatasync; then the group
-   *  joins the commit chain (stage 2) and this stage moves on to the next group, so one group's
-   *  file write overlaps the previous group's Level commit. Bytes are only written beyond the
-   *  durable EOD's offset: a group after a barrier waits for the barrier to land first. */
+  /** One group at a time, in order: frames to the data file, fdatasync, acknowledge; the group's
+   *  index entries then join the index chain, so the next group's file write overlaps them. A
+   *  barrier goes straight to the index chain, and frames behind it wait until it landed. */
   private async runFileStage(): Promise<void> {
     for (;;) {
       const group = this.groups.find((g) => !g.started);
       if (group === undefined) break;
       group.started = true;
       this.closeGroup(group);
-      const generation = this.generation;
-      if (group.fileBytes > 0) {
-        for (const earlier of this.groups) {
-          if (earlier === group) break;
-          if (earlier.barrier) await earlier.done.catch(() => undefined);
-        }
-        if (generation !== this.generation) continue;
-        try {
-          await this.writeFile(group.fileOffsetBytes, group.buffers);
-          await this.file.datasync();
-        } catch (err) {
-          if (generation === this.generation) this.failFrom(group, err);
-          continue;
-        }
-        if (generation !== this.generation) continue;
+      if (group.barrier) {
+        this.indexTail = this.indexTail.then(() => this.commitIndex(group));
+        continue;
       }
-      this.commitTail = this.commitTail.then(() => this.commitGroup(group, generation));
+      const epoch = this.epoch;
+      for (const earlier of this.groups) {
+        if (earlier === group) break;
+        if (earlier.barrier) await earlier.done.catch(() => undefined);
+      }
+      if (epoch !== this.epoch) continue;
+      try {
+        await this.writeFile(group.fileOffsetBytes, group.buffers);
+        await this.file.datasync();
+        this.dataSyncCount++;
+      } catch (err) {
+        if (epoch === this.epoch) this.failFrom(group, err);
+        continue;
+      }
+      if (epoch !== this.epoch) continue;
+      this.groups.splice(this.groups.indexOf(group), 1);
+      this.durableHeader = group.header as TapeHeader;
+      group.resolve();
+      this.indexTail = this.indexTail.then(() => this.commitIndex(group));
     }
     this.fileStageRunning = false;
   }
 
-  /** Stage 2, in group order: the group's object entries and header in one synced Level batch. */
-  private async commitGroup(group: WriteGroup, generation: number): Promise<void> {
-    if (generation !== this.generation) return;
-    const header = group.header as TapeHeader;
-    try {
-      await this.db.groupCommit.commit([
-        ...group.ops,
-        { type: 'put', key: this.keys.header(), value: encodeTapeHeader(header) },
-      ]);
-    } catch (err) {
-      this.failFrom(group, err);
+  /** In group order: the group's index entries and header in one Level batch — synced for a
+   *  barrier (which resolves then) and every INDEX_SYNC_BYTES, unsynced otherwise. */
+  private async commitIndex(group: WriteGroup): Promise<void> {
+    if (this.failure !== null) {
+      this.failIndex(this.failure);
       return;
     }
-    this.groups.shift();
-    this.durableHeader = header;
-    group.resolve();
+    const ops: BatchOp[] = [
+      ...group.ops,
+      { type: 'put', key: this.keys.header(), value: encodeTapeHeader(group.header as TapeHeader) },
+    ];
+    this.unsyncedIndexBytes += group.fileBytes;
+    try {
+      if (group.barrier || this.unsyncedIndexBytes >= INDEX_SYNC_BYTES) {
+        await this.db.groupCommit.commit(ops);
+        this.unsyncedIndexBytes = 0;
+      } else {
+        await this.db.level.batch(ops);
+      }
+    } catch (err) {
+      this.failIndex(err);
+      return;
+    }
+    if (group.barrier) {
+      this.groups.splice(this.groups.indexOf(group), 1);
+      this.durableHeader = group.header as TapeHeader;
+      group.resolve();
+    }
   }
 
-  /** A group failed: it and every group behind it are refused, and the medium is back at the EOD
-   *  the groups before it will leave (the drive reports the write error; the position is EOD).
-   *  Groups already queued are dropped by the generation check. */
+  /** A group's frames could not be made durable: it and every group behind it are refused, and
+   *  the medium is back at the EOD the groups before it leave (the drive reports the write error;
+   *  the position is EOD), in a new generation — its frames may be on disk, never acknowledged. */
   private failFrom(group: WriteGroup, err: unknown): void {
-    const error =
-      err instanceof TapeStoreError
-        ? err
-        : new TapeStoreError('TAPE_IO', `tape ${this.barcode}: write failed: ${String(err)}`, {
-            transient: (err as { transient?: unknown }).transient !== false,
-            cause: err,
-          });
-    this.generation++;
+    const error = asTapeError(this.barcode, err);
+    this.epoch++;
     const index = this.groups.indexOf(group);
     const previous = index > 0 ? this.groups[index - 1].header : null;
     for (const failed of this.groups.splice(index)) failed.reject(error);
@@ -477,6 +559,17 @@ export class StoredTapeMedium implements TapeMedium {
     this.objectId = this.header.eodObjectId;
     this.fileNumber = this.header.filemarkCount;
     this.bytesBefore = this.header.usedBytes;
+    this.fileOffsetBytes = this.header.dataEndBytes;
+    this.header.generation++;
+    this.pushBarrier();
+  }
+
+  /** The index cannot be written: what is durable stays in the data file (a reload re-indexes
+   *  it), but this medium refuses everything from now on. */
+  private failIndex(err: unknown): void {
+    this.failure = asTapeError(this.barcode, err);
+    this.epoch++;
+    for (const failed of this.groups.splice(0)) failed.reject(this.failure);
   }
 
   private async writeFile(offsetBytes: number, buffers: Buffer[]): Promise<void> {
@@ -491,20 +584,25 @@ export class StoredTapeMedium implements TapeMedium {
     }
   }
 
-  /** Resolves when every group queued so far has landed (or failed). */
+  /** Resolves when every group queued so far is durable (or failed) and indexed. */
   private async drain(): Promise<void> {
-    let last = this.groups.at(-1);
-    while (last !== undefined) {
-      await last.done.catch(() => undefined);
-      last = this.groups.at(-1);
+    for (;;) {
+      const last = this.groups.at(-1);
+      if (last !== undefined) {
+        await last.done.catch(() => undefined);
+        continue;
+      }
+      const tail = this.indexTail;
+      await tail;
+      if (tail === this.indexTail && this.groups.length === 0) return;
     }
   }
 
-  /** Drops what an overwrite or ERASE left beyond EOD: stale entries and data-file bytes. Only
-   *  called with no write pending; if it is interrupted, the leftovers stay stale and harmless. */
+  /** Drops what an overwrite or ERASE left beyond EOD: stale entries and data-file bytes. Only called with nothing pending and the header synced; if it is
+   *  interrupted, the leftovers stay stale and harmless. */
   private async reclaimBeyondEod(): Promise<void> {
-    const { eodObjectId, filemarkCount, usedBytes } = this.durableHeader;
-    if ((await this.file.stat()).size > usedBytes) await this.file.truncate(usedBytes);
+    const { eodObjectId, filemarkCount, dataEndBytes } = this.durableHeader;
+    if ((await this.file.stat()).size > dataEndBytes) await this.file.truncate(dataEndBytes);
     await this.db.level.clear(this.keys.objectsFrom(eodObjectId));
     await this.db.level.clear(this.keys.filemarksFrom(filemarkCount));
   }
@@ -516,15 +614,18 @@ export class StoredTapeMedium implements TapeMedium {
       this.objectId = this.header.eodObjectId;
       this.fileNumber = this.header.filemarkCount;
       this.bytesBefore = this.header.usedBytes;
+      this.fileOffsetBytes = this.header.dataEndBytes;
     } else if (objectId <= 0) {
       this.objectId = 0;
       this.fileNumber = 0;
       this.bytesBefore = 0;
+      this.fileOffsetBytes = 0;
     } else {
       const entry = await this.getObject(objectId);
       this.objectId = objectId;
       this.fileNumber = entry.fileNumber;
       this.bytesBefore = entry.bytesBefore;
+      this.fileOffsetBytes = entry.fileOffsetBytes;
     }
   }
 
@@ -532,7 +633,7 @@ export class StoredTapeMedium implements TapeMedium {
   private async fetchObject(objectId: number): Promise<{ entry: ObjectEntry; data: Buffer | null }> {
     const entry = await this.getObject(objectId);
     if (entry.lengthBytes === 0) return { entry, data: null };
-    return { entry, data: await this.readFile(entry.bytesBefore, entry.lengthBytes) };
+    return { entry, data: await this.readFile(entry.fileOffsetBytes + FRAME_HEADER_BYTES, entry.lengthBytes) };
   }
 
   private async getObject(objectId: number): Promise<ObjectEntry> {
@@ -569,14 +670,23 @@ export class StoredTapeMedium implements TapeMedium {
     return bytesBefore >= this.capacityBytes - this.earlyWarningBytes;
   }
 
-  private serial<T>(step: () => T | Promise<T>): Promise<T> {
+  private serial<T>(step: () => T | Promise<T>, opts: { evenIfFailed?: boolean } = {}): Promise<T> {
     const run = this.tail.then(() => {
       if (this.closed) throw new TapeStoreError('TAPE_IO', `tape ${this.barcode} is closed`);
+      if (this.failure !== null && opts.evenIfFailed !== true) throw this.failure;
       return step();
     });
     this.tail = run.catch(() => undefined);
     return run;
   }
+}
+
+function asTapeError(barcode: string, err: unknown): TapeStoreError {
+  if (err instanceof TapeStoreError) return err;
+  return new TapeStoreError('TAPE_IO', `tape ${barcode}: write failed: ${String(err)}`, {
+    transient: (err as { transient?: unknown }).transient !== false,
+    cause: err,
+  });
 }
 
 function newGroup(): WriteGroup {

@@ -1,6 +1,7 @@
 // TapeMediumStore / StoredTapeMedium against a real Level database and data files in a temp dir.
-// Cases are named after SSC-4 commands. The crash case re-runs this file as a child process
-// (TAPE_CRASH_CHILD set) that writes records and prints `ack <n>` after each acknowledged one.
+// Cases are named after SSC-4 commands. The crash cases re-run this file as a child process
+// (TAPE_CRASH_CHILD = data dir, TAPE_CRASH_MODE = which child) that writes objects and prints
+// `ack <n>` after each acknowledged one, and SIGKILL it.
 
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
@@ -93,8 +94,54 @@ function pos(tape: StoredTapeMedium): string {
   return `id=${p.logicalObjectId} file=${p.fileNumber}${p.bop ? ' bop' : ''}${p.eod ? ' eod' : ''}`;
 }
 
+/** The object the resume and overwrite children write at logical object id `n` (`seed` tells the
+ *  overwriting sequence from the original). */
+function crashObject(n: number, seed = 0): string {
+  return n % 10 === 9 ? 'FM' : show({ kind: 'record', data: record(n + seed, 1000 + ((n * 7919) % 65536)) });
+}
+
+const OVERWRITE_SEED = 100_000;
+const ORIGINAL_OBJECTS = 200;
+
+/** Runs this file as a crash child and SIGKILLs it once `killWhen(line)` says so; returns its
+ *  stdout lines (all of them: those read after the kill was sent were printed before it). */
+async function runChildUntilKilled(
+  dataDir: string,
+  env: Record<string, string>,
+  killWhen: (line: string) => boolean,
+): Promise<string[]> {
+  const typescriptLoader = process.execArgv.filter((arg) => arg.includes('@tapjs/typescript'));
+  const child = spawn(process.execPath, [...typescriptLoader, fileURLToPath(import.meta.url)], {
+    env: { ...process.env, ...env, TAPE_CRASH_CHILD: dataDir },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines: string[] = [];
+  const reader = createInterface({ input: child.stdout });
+  const allRead = new Promise<void>((resolve) => reader.once('close', resolve));
+  reader.on('line', (line) => {
+    lines.push(line);
+    if (killWhen(line)) child.kill('SIGKILL');
+  });
+  const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
+  await allRead;
+  if (signal !== 'SIGKILL') throw new Error(`child exited before the kill: ${lines.slice(-3).join(' | ')}`);
+  return lines;
+}
+
+function lastAck(lines: string[]): number {
+  let last = -1;
+  for (const line of lines) {
+    const m = /^ack (\d+)$/.exec(line);
+    if (m !== null) last = Math.max(last, Number(m[1]));
+  }
+  return last;
+}
+
 if (process.env.TAPE_CRASH_CHILD !== undefined) {
-  await crashChild(process.env.TAPE_CRASH_CHILD);
+  const mode = process.env.TAPE_CRASH_MODE;
+  if (mode === 'resume') await resumeChild(process.env.TAPE_CRASH_CHILD);
+  else if (mode === 'overwrite') await overwriteChild(process.env.TAPE_CRASH_CHILD, Number(process.env.TAPE_CRASH_AT));
+  else await crashChild(process.env.TAPE_CRASH_CHILD);
 } else {
   t.test('Write.AppendRead: records and filemarks read back in order, then EOD', async (t) => {
     const f = await fixture(t);
@@ -131,28 +178,30 @@ if (process.env.TAPE_CRASH_CHILD !== undefined) {
   t.test('Write.Pipelined: writes issued without waiting share synced batches and keep their order', async (t) => {
     const f = await fixture(t);
     const tape = await f.store.create({ barcode: 'TST001', capacityBytes: 64 * MiB });
-    const batchesBefore = f.db.groupCommit.batchCount;
     const writes: Promise<unknown>[] = [];
     for (let i = 0; i < 50; i++) writes.push(tape.writeRecord(record(i, 100 + i)));
     writes.push(tape.writeFilemarks(1));
     await Promise.all(writes);
-    t.ok(f.db.groupCommit.batchCount - batchesBefore < 50, `batches: ${f.db.groupCommit.batchCount - batchesBefore}`);
+    t.ok(tape.dataSyncCount < 50, `data-file syncs: ${tape.dataSyncCount}`);
     await tape.rewind();
     const expected = Array.from({ length: 50 }, (_, i) => show({ kind: 'record', data: record(i, 100 + i) }));
     t.same(await readAll(tape), [...expected, 'FM', 'EOD']);
   });
 
-  t.test('Write.Failure: a batch that cannot land refuses its writes and leaves the position at EOD', async (t) => {
+  t.test('Write.IndexLost: acknowledged writes outlive a failed index; a reload re-indexes them from the data file', async (t) => {
     const f = await fixture(t);
     const tape = await f.store.create({ barcode: 'TST001', capacityBytes: 64 * MiB });
     await tape.writeRecord(Buffer.from('aa', 'hex'));
-    await f.db.groupCommit.close(); // the database refuses every further batch
-    const writes = [tape.writeRecord(Buffer.from('bb', 'hex')), tape.writeFilemarks(1)];
-    for (const write of writes) await t.rejects(write, { code: 'TAPE_IO' });
-    t.equal(pos(tape), 'id=1 file=0 eod');
-    t.equal(tape.usedBytes(), 1);
-    await tape.rewind();
-    t.same(await readAll(tape), ['R:aa', 'EOD']);
+    await tape.writeFilemarks(1);
+    await tape.flush();
+    await f.db.close(); // Level refuses every further batch; the data file still works
+    await tape.writeRecord(Buffer.from('bb', 'hex'));
+    await t.rejects(tape.rewind(), { code: 'TAPE_IO' }, 'the medium refuses calls once its index failed');
+    await reopen(f);
+    const again = await f.store.open('TST001');
+    t.same(await readAll(again), ['R:aa', 'FM', 'R:bb', 'EOD']);
+    t.equal(pos(again), 'id=3 file=1 eod');
+    t.equal(again.usedBytes(), 2);
   });
 
   t.test('Space.BlocksForward', async (t) => {
@@ -296,7 +345,8 @@ if (process.env.TAPE_CRASH_CHILD !== undefined) {
     await f.store.close(tape);
     const keys = await f.db.level.keys(new TapeKeys('TST001').range()).all();
     t.equal(keys.length, 1 + 5 + 1, 'header, objects 0-4, filemark 0');
-    t.equal((await stat(join(f.dataDir, 'tapes', 'TST001.tape'))).size, 3 * 4 + 3);
+    // Five frames (32-byte headers): records of 4, 4, 4 and 3 bytes and a filemark.
+    t.equal((await stat(join(f.dataDir, 'tapes', 'TST001.tape'))).size, 5 * 32 + 3 * 4 + 3);
     const again = await f.store.open('TST001');
     t.equal((await readAll(again)).length, 6);
   });
@@ -425,6 +475,72 @@ if (process.env.TAPE_CRASH_CHILD !== undefined) {
     }
     await f.store.close(tape);
   });
+
+  t.test('Crash.SigkillRepeated: 24 kills at varying points, each restart recovers and appends', async (t) => {
+    // Each child loads the tape (recovering what the index missed), checks every object from BOP,
+    // prints `eod <n>`, and appends from there until killed; so later children write over the
+    // torn or unacknowledged frames their predecessors left beyond EOD.
+    const f = await fixture(t);
+    await f.db.close();
+    let acked = -1;
+    for (let i = 0; i < 24; i++) {
+      const killAfterAcks = 1 + ((i * 17) % 50);
+      let acksSeen = 0;
+      const lines = await runChildUntilKilled(f.dataDir, { TAPE_CRASH_MODE: 'resume' }, (line) => line.startsWith('ack ') && ++acksSeen === killAfterAcks);
+      const eodLine = lines.find((line) => line.startsWith('eod ') || line.startsWith('bad '));
+      if (eodLine === undefined || !eodLine.startsWith('eod ') || Number(eodLine.slice(4)) <= acked) {
+        t.fail(`run ${i}: loaded ${eodLine}, ${acked + 1} objects acknowledged before`);
+        return;
+      }
+      acked = Math.max(acked, lastAck(lines));
+    }
+    f.db = await openDatabase(f.dataDir);
+    f.store = new TapeMediumStore(f.db);
+    const tape = await f.store.open('CRASH2');
+    const objects = await readAll(tape);
+    const eod = objects.length - 1;
+    t.ok(eod > acked, `${eod} objects on the tape, ${acked + 1} acknowledged`);
+    const bad = objects.slice(0, eod).findIndex((o, n) => o !== crashObject(n));
+    t.equal(bad, -1, 'every object is the one written at its position');
+  });
+
+  t.test('Crash.SigkillDuringOverwrite: old objects after the overwrite point never come back', async (t) => {
+    for (const [at, killAfterAcks] of [
+      [57, 0],
+      [57, 1],
+      [57, 5],
+      [0, 2],
+      [150, 20],
+      [150, 0],
+    ] as const) {
+      const f = await fixture(t);
+      await f.db.close();
+      let acksSeen = 0;
+      const lines = await runChildUntilKilled(f.dataDir, { TAPE_CRASH_MODE: 'overwrite', TAPE_CRASH_AT: String(at) }, (line) =>
+        killAfterAcks === 0 ? line === 'overwriting' : line.startsWith('ack ') && ++acksSeen === killAfterAcks,
+      );
+      const acked = lastAck(lines);
+      f.db = await openDatabase(f.dataDir);
+      f.store = new TapeMediumStore(f.db);
+      const tape = await f.store.open('CRASH3');
+      const objects = (await readAll(tape)).slice(0, -1);
+      const name = `overwrite at ${at}, killed after ${killAfterAcks} acks`;
+      t.same(objects.slice(0, at), Array.from({ length: at }, (_, n) => crashObject(n)), `${name}: objects before it`);
+      const overwritten = objects.length > at && objects[at] === crashObject(at, OVERWRITE_SEED);
+      if (overwritten || acked >= 0) {
+        t.ok(objects.length > acked, `${name}: ${objects.length} objects, acknowledged up to ${acked}`);
+        const bad = objects.slice(at).findIndex((o, i) => o !== crashObject(at + i, OVERWRITE_SEED));
+        t.equal(bad, -1, `${name}: only overwriting objects from ${at} on`);
+      } else {
+        // Killed before the first overwriting record landed: EOD is where the overwrite began
+        // (its barrier landed) or the original tape is intact.
+        const tail = objects.slice(at);
+        const original = Array.from({ length: ORIGINAL_OBJECTS - at }, (_, i) => crashObject(at + i));
+        t.ok(tail.length === 0 || tail.join() === original.join(), `${name}: ${tail.length} original objects after it`);
+      }
+      await f.store.close(tape);
+    }
+  });
 }
 
 function crashRecordLength(n: number): number {
@@ -439,6 +555,57 @@ async function crashChild(dataDir: string): Promise<void> {
   const inFlight = new Set<Promise<void>>();
   for (let n = 0; n < 1_000_000; n++) {
     const write = n % 10 === 9 ? tape.writeFilemarks(1) : tape.writeRecord(record(n, crashRecordLength(n)));
+    const acked: Promise<void> = write.then(() => {
+      inFlight.delete(acked);
+      process.stdout.write(`ack ${n}\n`);
+    });
+    inFlight.add(acked);
+    if (inFlight.size >= 8) await Promise.race(inFlight);
+  }
+}
+
+/** Child side of Crash.SigkillRepeated: loads (or creates) CRASH2, checks it, appends until killed. */
+async function resumeChild(dataDir: string): Promise<void> {
+  const db = await openDatabase(dataDir);
+  const store = new TapeMediumStore(db);
+  const tape =
+    (await store.header('CRASH2')) === undefined
+      ? await store.create({ barcode: 'CRASH2', capacityBytes: 1024 * MiB * 1024 })
+      : await store.open('CRASH2');
+  let n = 0;
+  for (;;) {
+    const r = await tape.read();
+    if (r.kind === 'end-of-data') break;
+    if (show(r) !== crashObject(n)) {
+      process.stdout.write(`bad ${n}\n`);
+      process.exit(1);
+    }
+    n++;
+  }
+  process.stdout.write(`eod ${n}\n`);
+  await writeCrashObjects(tape, n, 0);
+}
+
+/** Child side of Crash.SigkillDuringOverwrite: ORIGINAL_OBJECTS objects, then from `at` on an
+ *  overwriting sequence until killed. */
+async function overwriteChild(dataDir: string, at: number): Promise<void> {
+  const db = await openDatabase(dataDir);
+  const store = new TapeMediumStore(db);
+  const tape = await store.create({ barcode: 'CRASH3', capacityBytes: 1024 * MiB * 1024 });
+  for (let n = 0; n < ORIGINAL_OBJECTS; n++) {
+    await (n % 10 === 9 ? tape.writeFilemarks(1) : tape.writeRecord(record(n, 1000 + ((n * 7919) % 65536))));
+  }
+  await tape.locate(at);
+  process.stdout.write('overwriting\n');
+  await writeCrashObjects(tape, at, OVERWRITE_SEED);
+}
+
+/** Writes crashObject(n, seed) from object `first` on with 8 in flight, printing `ack <n>`. */
+async function writeCrashObjects(tape: StoredTapeMedium, first: number, seed: number): Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  for (let n = first; n < first + 1_000_000; n++) {
+    const write =
+      n % 10 === 9 ? tape.writeFilemarks(1) : tape.writeRecord(record(n + seed, 1000 + ((n * 7919) % 65536)));
     const acked: Promise<void> = write.then(() => {
       inFlight.delete(acked);
       process.stdout.write(`ack ${n}\n`);
