@@ -1,5 +1,6 @@
 // `npm run bench`: shelfgate and Debian's tgt side by side, driven by the same clients
-// (iscsi-perf, qemu-img, the in-repo test initiator), written up as docs/benchmarks.md.
+// (iscsi-perf, qemu-img, the in-repo test initiator; vtl-probe for the tape rows, bench/tape.ts),
+// written up as docs/benchmarks.md.
 // Both targets get a 1 GiB disk on the same filesystem (os.tmpdir()): tgt a sparse file with its
 // default rdwr backing store, shelfgate its Level data dir. A run takes about 5 minutes
 // (BENCH_SECONDS per timed row, default 10).
@@ -11,6 +12,7 @@ import { repoRoot, startGateway } from '../test/helpers/gateway-process.js';
 import { TestInitiator, write16 } from '../test/helpers/initiator.js';
 import { runTool } from '../test/helpers/libiscsi.js';
 import { TGT_DISK_LUN, TGT_TARGET_IQN, startTgt } from '../test/helpers/tgt.js';
+import { runTapeBench } from './tape.js';
 
 const DISK_BYTES = 1024 * 1024 * 1024;
 const BENCH_SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -223,6 +225,8 @@ async function main(): Promise<void> {
       '```',
       '',
     ];
+    // Tape library rows (bench/tape.ts): vtl-probe against tgt's VTL and shelfgate's library.
+    lines.push(...(await runTapeBench(work)));
     await writeFile(join(repoRoot(), 'docs/benchmarks.md'), lines.join('\n'));
     console.log('wrote docs/benchmarks.md');
   } finally {
