@@ -76,8 +76,8 @@ const volumeSchema = z
       .enum(['stored', 'cached'])
       .default('stored')
       .describe(
-        'stored: all data on local disk. cached: until the S3 storage engine lands, served from the ' +
-          'same local store as stored volumes (the startup log says so).',
+        'stored: all data on local disk, uploaded asynchronously to the object store. cached: the ' +
+          'object store holds the primary copy; the local cache (cache.sizeBytes) keeps hot and dirty chunks.',
       ),
     size: z
       .union([z.string(), z.number()])
@@ -114,7 +114,68 @@ const volumeSchema = z
     return { ...rest, sizeBytes };
   });
 
+/** AWS Tape Gateway's limits: tapes of 100 GiB to 15 TiB in whole GiB, at most 1,500 tapes per
+ *  library, barcode prefixes of 1 to 4 letters (CreateTapes TapeBarcodePrefix). */
+const TAPE_SIZE_LIMITS = { minBytes: 100 * GiB, maxBytes: 15 * TiB } as const;
+const MAX_TAPES = 1500;
+export const CHANGER_TYPES = ['STK-L700', 'AWS-Gateway-VTL', 'IBM-03584L32-0402'] as const;
+
+const tapesSchema = z
+  .strictObject({
+    prefix: z.string().regex(/^[A-Z]{1,4}$/, 'must be 1 to 4 letters A-Z (the barcode prefix)'),
+    count: z.number().int('must be a whole number').min(1, 'must be at least 1').max(MAX_TAPES, `must be at most ${MAX_TAPES}`),
+    size: z.union([z.string(), z.number()]).default('100GiB').describe('"100GiB" to "15TiB", whole GiB'),
+  })
+  .transform((tapes, ctx) => {
+    const { size, ...rest } = tapes;
+    let sizeBytes: number;
+    try {
+      sizeBytes = parseSize(size);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['size'], message: (err as Error).message });
+      return z.NEVER;
+    }
+    if (sizeBytes < TAPE_SIZE_LIMITS.minBytes || sizeBytes > TAPE_SIZE_LIMITS.maxBytes || sizeBytes % GiB !== 0) {
+      ctx.addIssue({ code: 'custom', path: ['size'], message: `must be a whole number of GiB from 100GiB to 15TiB (got ${JSON.stringify(size)})` });
+      return z.NEVER;
+    }
+    return { ...rest, sizeBytes };
+  });
+
+const tapeLibrarySchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    changerType: z.enum(CHANGER_TYPES).default('AWS-Gateway-VTL'),
+    slots: z
+      .strictObject({
+        storage: z.number().int('must be a whole number').min(1, 'must be at least 1'),
+        importExport: z.number().int('must be a whole number').min(1, 'must be at least 1'),
+      })
+      .optional()
+      .describe("element counts instead of AWS's 1,600 storage + 1,600 import/export slots"),
+    tapes: z
+      .array(tapesSchema)
+      .default([])
+      .describe('created on the first start only (AWS CreateTapes: PREFIX + generated barcode)')
+      .superRefine((tapes, ctx) => {
+        const total = tapes.reduce((sum, t) => sum + t.count, 0);
+        if (total > MAX_TAPES) ctx.addIssue({ code: 'custom', message: `${total} tapes in all; a library holds at most ${MAX_TAPES}` });
+      }),
+  })
+  .prefault({});
+
+/** "16GiB", "512MiB" or bytes. */
+const sizeSchema = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  try {
+    return parseSize(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
 export const configSchema = z.strictObject({
+  tapeLibrary: tapeLibrarySchema,
   gateway: z
     .strictObject({
       name: z.string().regex(NAME_PATTERN, NAME_RULE).default('shelfgate').describe('part of every target IQN'),
@@ -130,11 +191,48 @@ export const configSchema = z.strictObject({
       nopInTimeoutMs: z.number().int().positive().optional(),
     })
     .prefault({}),
-  api: z.strictObject({ listen: listenAddress.prefault('127.0.0.1:8080') }).prefault({}),
+  api: z
+    .strictObject({
+      listen: listenAddress.prefault('127.0.0.1:8080'),
+      accessKeys: z
+        .array(z.strictObject({ accessKeyId: z.string().min(1, 'must not be empty'), secretAccessKey: z.string().min(1, 'must not be empty') }))
+        .optional()
+        .describe('SigV4 keys the AWS-compatible endpoint (POST /) accepts; none = it refuses every request'),
+      token: z.string().min(16, 'must be at least 16 characters').optional().describe('bearer token the REST API (/v1/*) requires'),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(LOG_LEVELS).default('info'),
       format: z.enum(['human', 'json']).default('human'),
+    })
+    .prefault({}),
+  objectStore: z
+    .discriminatedUnion('type', [
+      z.strictObject({
+        type: z.literal('local'),
+        path: z.string().min(1).optional().describe('directory of the embedded object store; default <dataDir>/objects'),
+      }),
+      z.strictObject({
+        type: z.literal('s3'),
+        bucket: z.string().min(1, 'must not be empty'),
+        region: z.string().min(1).default('us-east-1'),
+        endpoint: z.string().url().optional().describe('S3-compatible endpoint (MinIO, Ceph RGW); omit for AWS'),
+        prefix: z.string().optional(),
+        forcePathStyle: z.boolean().optional(),
+        accessKeyId: z.string().min(1).optional().describe('omit both keys to use the AWS default credential chain'),
+        secretAccessKey: z.string().min(1).optional(),
+      }),
+    ])
+    .prefault({ type: 'local' })
+    .describe('where uploaded volume chunks go (docs/storage-engine.md)'),
+  cache: z
+    .strictObject({ sizeBytes: sizeSchema.prefault('16GiB').describe('local cache of cached volumes; clean chunks beyond it are evicted LRU') })
+    .prefault({}),
+  uploadBuffer: z
+    .strictObject({
+      sizeBytes: sizeSchema.prefault('8GiB').describe('dirty (not yet uploaded) data beyond this holds new writes back'),
+      holdMs: z.number().int().nonnegative().default(5_000).describe('how long a held write waits before NOT READY (retryable)'),
     })
     .prefault({}),
   volumes: z
@@ -181,6 +279,12 @@ export interface ConfigOverrides {
   logFormat?: string;
   /** `--volume NAME:SIZE`, in order. */
   volumes?: string[];
+  /** `--tapes PREFIX:COUNT[:SIZE]`, in order (added to tapeLibrary.tapes). */
+  tapes?: string[];
+  /** `--changer-type TYPE`. */
+  changerType?: string;
+  /** `--tape-slots STORAGE:IE`. */
+  tapeSlots?: string;
 }
 
 /** Reads the file (if any), merges flags and the SHELFGATE_LOG_LEVEL environment variable on top,
@@ -242,11 +346,35 @@ export function resolveConfig(raw: unknown, overrides: ConfigOverrides, env: Nod
     }
     doc.volumes = volumes;
   }
+  applyTapeOverrides(overrides, section('tapeLibrary'));
   const result = configSchema.safeParse(doc);
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((issue) => `config error: ${formatIssue(issue)}`));
   }
   return result.data;
+}
+
+/** `--tapes`, `--changer-type`, `--tape-slots` onto the tapeLibrary section. */
+function applyTapeOverrides(overrides: ConfigOverrides, library: Record<string, unknown>): void {
+  if (overrides.changerType !== undefined) library.changerType = overrides.changerType;
+  if (overrides.tapeSlots !== undefined) {
+    const match = /^(\d+):(\d+)$/.exec(overrides.tapeSlots);
+    if (match === null) {
+      throw new ConfigError([`config error: --tape-slots ${JSON.stringify(overrides.tapeSlots)}: expected STORAGE:IE, e.g. 100:10`]);
+    }
+    library.slots = { storage: Number(match[1]), importExport: Number(match[2]) };
+  }
+  if (overrides.tapes !== undefined && overrides.tapes.length > 0) {
+    const tapes = Array.isArray(library.tapes) ? (library.tapes as unknown[]) : [];
+    for (const flag of overrides.tapes) {
+      const match = /^([^:]+):(\d+)(?::([^:]+))?$/.exec(flag);
+      if (match === null) {
+        throw new ConfigError([`config error: --tapes ${JSON.stringify(flag)}: expected PREFIX:COUNT[:SIZE], e.g. VTL:10:100GiB`]);
+      }
+      tapes.push({ prefix: match[1], count: Number(match[2]), ...(match[3] !== undefined ? { size: match[3] } : {}) });
+    }
+    library.tapes = tapes;
+  }
 }
 
 function parseConfigText(file: string, text: string): unknown {

@@ -3,12 +3,21 @@
 
 import type { FastifyInstance } from 'fastify';
 import { createDiskLogicalUnit } from '../iscsi/scsi/disk.js';
+import type { TargetRegistry } from '../iscsi/device.js';
 import { IscsiServer } from '../iscsi/server.js';
 import { buildApp } from './api/app.js';
+import { softwareVersion } from './api/software-version.js';
 import type { Config, ListenAddress } from './config.js';
 import { GatewayError } from './gateway/gateway-error.js';
+import { GatewaySettings } from './gateway/gateway-settings.js';
+import { StorageService } from './gateway/storage-service.js';
 import { VOLUME_INQUIRY_IDENTITY } from './gateway/identity.js';
 import { VolumeRegistry } from './gateway/volume-registry.js';
+import { VolumeService } from './gateway/volume-service.js';
+import { GatewayTargetRegistry, staticTargetRegistry } from './gateway/target-registry.js';
+import { createVtlTargets, type VtlTargets } from './gateway/vtl-targets.js';
+import { openTapeAdmin, type TapeAdmin } from './gateway/tape-admin.js';
+import { storedChangerType } from './gateway/vtl-device-type.js';
 import type { GatewayLogger } from './log.js';
 import { openDatabase, type Database } from './store/database.js';
 
@@ -38,6 +47,11 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
     cleanups.push(() => db.close());
     log.info('database open', { location: db.location });
 
+    // Before the volume registry: every block store built on `db` joins the storage engine.
+    const settings = await GatewaySettings.open(db);
+    const storage = await StorageService.start({ db, config, settings, log: log.child({ component: 'storage' }) });
+    cleanups.push(() => storage.close());
+
     const registry = await VolumeRegistry.open({
       db,
       gatewayName: config.gateway.name,
@@ -47,15 +61,26 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
       log,
     });
     cleanups.push(() => registry.flush());
-    if (config.volumes.length === 0) {
+    if (config.volumes.length === 0 && !config.tapeLibrary.enabled) {
       log.warn('no volumes configured; pass --volume NAME:SIZE (e.g. --volume vol1:100GiB) or list them in the config file');
     }
     for (const volume of registry.volumes()) {
       log.info('volume target', { target: volume.targetName, type: volume.type, sizeBytes: volume.sizeBytes });
     }
 
+    const targetSources: TargetRegistry[] = [registry];
+    let tapeAdmin: TapeAdmin | undefined;
+    if (config.tapeLibrary.enabled) {
+      const vtl = await openTapeLibrary(config, db, log.child({ component: 'tape' }));
+      // Cleanups run in reverse: after the iSCSI server stops, loaded tapes are flushed and closed
+      // (they stay in their drives across the restart), then the database closes.
+      cleanups.push(() => vtl.close());
+      targetSources.push(staticTargetRegistry(vtl.targets));
+      tapeAdmin = await openTapeAdmin({ vtl, db, configuredChangerType: config.tapeLibrary.changerType });
+    }
+
     const server = new IscsiServer({
-      registry,
+      registry: new GatewayTargetRegistry(targetSources),
       log: log.child({ component: 'iscsi' }),
       ...(config.iscsi.nopInIntervalMs !== undefined ? { nopInIntervalMs: config.iscsi.nopInIntervalMs } : {}),
       ...(config.iscsi.nopInTimeoutMs !== undefined ? { nopInTimeoutMs: config.iscsi.nopInTimeoutMs } : {}),
@@ -64,7 +89,32 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
     cleanups.push(() => server.close({ graceMs }));
     const iscsi = await listenOrExplain('iSCSI', '--iscsi-listen', config.iscsi.listen, (a) => server.listen(a.host, a.port));
 
-    const app: FastifyInstance = buildApp({ volumes: () => registry.volumes(), sessions: () => server.sessionsInfo() });
+    const volumeService = new VolumeService({
+      db,
+      registry,
+      sessions: () => server.sessionsInfo(),
+      dropTargetSessions: (targetName) => server.dropTargetSessions(targetName),
+      targetExists: (targetName) => targetSources.some((source) => source.get(targetName) !== undefined),
+      log,
+    });
+    const app: FastifyInstance = buildApp({
+      volumes: () => registry.volumes(),
+      sessions: () => server.sessionsInfo(),
+      admin: {
+        volumes: volumeService,
+        settings,
+        gatewayName: config.gateway.name,
+        region: config.gateway.region ?? 'us-east-1',
+        accountId: config.gateway.accountId ?? '000000000000',
+        accessKeys: config.api.accessKeys ?? [],
+        ...(config.api.token !== undefined ? { token: config.api.token } : {}),
+        iscsiPortal: () => iscsi,
+        softwareVersion: softwareVersion(),
+        ...(tapeAdmin !== undefined ? { tapes: tapeAdmin } : {}),
+        storage,
+      },
+      log: log.child({ component: 'api' }),
+    });
     cleanups.push(() => app.close());
     const api = await listenOrExplain('API', '--api-listen', config.api.listen, async (a) => {
       await app.listen({ host: a.host, port: a.port });
@@ -87,6 +137,52 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
     await cleanUp();
     throw err;
   }
+}
+
+/** The tape library's targets; on the first start (empty tape catalog) the configured tapes are
+ *  created (AWS CreateTapes semantics), later starts leave the catalog as it is. */
+async function openTapeLibrary(config: Config, db: Database, log: GatewayLogger): Promise<VtlTargets> {
+  const { slots, tapes } = config.tapeLibrary;
+  // UpdateVTLDeviceType's choice (stored through the API) wins over the configuration.
+  const changerType = (await storedChangerType(db)) ?? config.tapeLibrary.changerType;
+  let vtl: VtlTargets;
+  try {
+    vtl = await createVtlTargets({ gatewayName: config.gateway.name, changerType, db, log, ...(slots !== undefined ? { slots } : {}) });
+  } catch (err) {
+    if (err instanceof RangeError) throw new GatewayError('GW_TAPE_INVALID_ARGUMENT', err.message, { cause: err, configPath: 'tapeLibrary.slots' });
+    throw err;
+  }
+  try {
+    if (vtl.firstStart && tapes.length > 0) {
+      const wanted = tapes.reduce((sum, t) => sum + t.count, 0);
+      const empty = vtl.library.emptyElements('storage').length;
+      if (wanted > empty) {
+        throw new GatewayError('GW_NO_EMPTY_SLOT', `${wanted} tapes do not fit in ${empty} storage slots (set tapeLibrary.slots or --tape-slots)`, {
+          configPath: 'tapeLibrary.tapes',
+        });
+      }
+      for (const [index, request] of tapes.entries()) {
+        try {
+          await vtl.service.createTapes(request);
+        } catch (err) {
+          if (err instanceof GatewayError) throw new GatewayError(err.code, err.message, { cause: err, configPath: `tapeLibrary.tapes[${index}]` });
+          throw err;
+        }
+      }
+    } else if (!vtl.firstStart && tapes.length > 0) {
+      log.info('tapes exist already; configured tapes are created on the first start only');
+    }
+  } catch (err) {
+    await vtl.close();
+    throw err;
+  }
+  log.info('tape library', {
+    changerType,
+    changer: vtl.targets[0]!.name,
+    drives: vtl.targets.length - 1,
+    tapes: (await vtl.service.listTapes()).length,
+  });
+  return vtl;
 }
 
 async function listenOrExplain(

@@ -39,8 +39,86 @@ t.test('Config.Defaults', async (t) => {
     api: { listen: { host: '127.0.0.1', port: 8080 } },
     log: { level: 'info', format: 'human' },
     volumes: [],
+    tapeLibrary: { enabled: true, changerType: 'AWS-Gateway-VTL', tapes: [] },
+    objectStore: { type: 'local' },
+    cache: { sizeBytes: 16 * 2 ** 30 },
+    uploadBuffer: { sizeBytes: 8 * 2 ** 30, holdMs: 5000 },
   });
   t.same(resolveConfig(null, {}).volumes, [], 'an empty YAML file is an empty configuration');
+});
+
+t.test('Config.TapeLibrary: changer type, slots, tapes and flags', async (t) => {
+  const config = resolveConfig(
+    {
+      tapeLibrary: {
+        changerType: 'STK-L700',
+        slots: { storage: 100, importExport: 10 },
+        tapes: [{ prefix: 'VTL', count: 10 }, { prefix: 'BIG', count: 2, size: '15TiB' }],
+      },
+    },
+    {},
+  );
+  t.same(config.tapeLibrary, {
+    enabled: true,
+    changerType: 'STK-L700',
+    slots: { storage: 100, importExport: 10 },
+    tapes: [
+      { prefix: 'VTL', count: 10, sizeBytes: 100 * 2 ** 30 },
+      { prefix: 'BIG', count: 2, sizeBytes: 15 * 2 ** 40 },
+    ],
+  });
+  const flags = resolveConfig(
+    { tapeLibrary: { tapes: [{ prefix: 'FILE', count: 1 }] } },
+    { tapes: ['AB:5', 'CD:1:200GiB'], changerType: 'IBM-03584L32-0402', tapeSlots: '50:5' },
+  );
+  t.same(flags.tapeLibrary, {
+    enabled: true,
+    changerType: 'IBM-03584L32-0402',
+    slots: { storage: 50, importExport: 5 },
+    tapes: [
+      { prefix: 'FILE', count: 1, sizeBytes: 100 * 2 ** 30 },
+      { prefix: 'AB', count: 5, sizeBytes: 100 * 2 ** 30 },
+      { prefix: 'CD', count: 1, sizeBytes: 200 * 2 ** 30 },
+    ],
+  }, '--tapes adds to the file\'s tapes; --changer-type and --tape-slots override');
+  t.equal(resolveConfig({ tapeLibrary: { enabled: false } }, {}).tapeLibrary.enabled, false);
+});
+
+t.test('Config.TapeLibrary.Errors: each names its key or flag', async (t) => {
+  t.same(errors({ tapeLibrary: { changerType: 'ACME' } }), [
+    'config error: tapeLibrary.changerType: invalid option: expected one of "STK-L700"|"AWS-Gateway-VTL"|"IBM-03584L32-0402"',
+  ]);
+  t.same(errors({ tapeLibrary: { tapes: [{ prefix: 'vtl1', count: 1 }] } }), [
+    'config error: tapeLibrary.tapes[0].prefix: must be 1 to 4 letters A-Z (the barcode prefix)',
+  ]);
+  t.same(errors({ tapeLibrary: { tapes: [{ prefix: 'ABCDE', count: 1 }] } }), [
+    'config error: tapeLibrary.tapes[0].prefix: must be 1 to 4 letters A-Z (the barcode prefix)',
+  ]);
+  t.same(errors({ tapeLibrary: { tapes: [{ prefix: 'A', count: 0 }] } }), ['config error: tapeLibrary.tapes[0].count: must be at least 1']);
+  t.same(errors({ tapeLibrary: { tapes: [{ prefix: 'A', count: 1501 }] } }), [
+    'config error: tapeLibrary.tapes[0].count: must be at most 1500',
+    'config error: tapeLibrary.tapes: 1501 tapes in all; a library holds at most 1500',
+  ]);
+  t.same(errors({ tapeLibrary: { tapes: [{ prefix: 'A', count: 1000 }, { prefix: 'B', count: 501 }] } }), [
+    'config error: tapeLibrary.tapes: 1501 tapes in all; a library holds at most 1500',
+  ]);
+  t.same(errors({ tapeLibrary: { tapes: [{ prefix: 'A', count: 1, size: '99GiB' }] } }), [
+    'config error: tapeLibrary.tapes[0].size: must be a whole number of GiB from 100GiB to 15TiB (got "99GiB")',
+  ]);
+  t.same(errors({ tapeLibrary: { tapes: [{ prefix: 'A', count: 1, size: '16TiB' }] } }), [
+    'config error: tapeLibrary.tapes[0].size: must be a whole number of GiB from 100GiB to 15TiB (got "16TiB")',
+  ]);
+  t.same(errors({ tapeLibrary: { slots: { storage: 0, importExport: 1 } } }), ['config error: tapeLibrary.slots.storage: must be at least 1']);
+  t.same(errors({ tapeLibrary: { slot: {} } }), ['config error: tapeLibrary.slot: unknown key']);
+  t.same(errors({}, { tapes: ['VTL'] }), ['config error: --tapes "VTL": expected PREFIX:COUNT[:SIZE], e.g. VTL:10:100GiB']);
+  t.same(errors({}, { tapes: ['VTL:x'] }), ['config error: --tapes "VTL:x": expected PREFIX:COUNT[:SIZE], e.g. VTL:10:100GiB']);
+  t.same(errors({}, { tapes: ['VTL:1:1GiB'] }), [
+    'config error: tapeLibrary.tapes[0].size: must be a whole number of GiB from 100GiB to 15TiB (got "1GiB")',
+  ]);
+  t.same(errors({}, { tapeSlots: '100' }), ['config error: --tape-slots "100": expected STORAGE:IE, e.g. 100:10']);
+  t.same(errors({}, { changerType: 'stk' }), [
+    'config error: tapeLibrary.changerType: invalid option: expected one of "STK-L700"|"AWS-Gateway-VTL"|"IBM-03584L32-0402"',
+  ]);
 });
 
 t.test('Config.Volume: sizes, types and defaults', async (t) => {

@@ -12,6 +12,7 @@ import { ConfigError, loadConfig } from '../config.js';
 import { GatewayError } from '../gateway/gateway-error.js';
 import { createLogger } from '../log.js';
 import { formatListenAddress, startGateway } from '../main.js';
+import { ADMIN_COMMANDS_HELP, isAdminCommand, runAdminCommand } from './commands/admin-commands.js';
 
 /** How long SIGTERM waits for initiators to answer the logout request. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -26,7 +27,7 @@ An iSCSI gateway in the style of AWS Storage Gateway.
 
 Commands:
   start        run the gateway (iSCSI targets and the admin API)
-
+${ADMIN_COMMANDS_HELP}
 Options:
   -h, --help     show help (also: shelfgate start --help)
   -v, --version  print the version
@@ -41,11 +42,18 @@ Options:
   --api-listen HOST:PORT    admin API (default 127.0.0.1:8080; port 0 = any free port)
   --volume NAME:SIZE        declare a stored volume, e.g. vol1:100GiB (repeatable)
   --gateway-name NAME       gateway name, part of every target IQN (default shelfgate)
+  --tapes PREFIX:COUNT[:SIZE]
+                            on the first start, create COUNT tapes with barcode prefix PREFIX
+                            (1-4 letters A-Z) of SIZE (default 100GiB), e.g. VTL:10 (repeatable)
+  --changer-type TYPE       AWS-Gateway-VTL (default), STK-L700 or IBM-03584L32-0402
+  --tape-slots STORAGE:IE   storage and import/export slot counts (default 1600:1600)
   --log-level LEVEL         debug, info, warn, error or silent (default info; env SHELFGATE_LOG_LEVEL)
   --log-format FORMAT       human or json (default human; env SHELFGATE_LOG_FORMAT)
   -h, --help                show this help
 
 Volume targets are named iqn.2026-11.dev.shelfgate:<gateway-name>-<volume-name>, LUN 0.
+The tape library: iqn.2026-11.dev.shelfgate:<gateway-name>-mediachanger and
+…-tapedrive-01 … -tapedrive-10, LUN 0 each.
 When ready, prints one line on stdout: shelfgate ready iscsi=HOST:PORT api=HOST:PORT
 `;
 
@@ -76,6 +84,9 @@ async function start(args: string[]): Promise<number> {
         'api-listen': { type: 'string' },
         volume: { type: 'string', multiple: true },
         'gateway-name': { type: 'string' },
+        tapes: { type: 'string', multiple: true },
+        'changer-type': { type: 'string' },
+        'tape-slots': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -104,6 +115,9 @@ async function start(args: string[]): Promise<number> {
         logLevel: values['log-level'],
         logFormat: values['log-format'],
         volumes: values.volume,
+        tapes: values.tapes,
+        changerType: values['changer-type'],
+        tapeSlots: values['tape-slots'],
       },
       env: process.env,
     });
@@ -167,6 +181,9 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (command === 'start') return start(rest);
+  if (isAdminCommand(command)) {
+    return runAdminCommand(command, rest, { env: process.env, stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) });
+  }
   process.stderr.write(`shelfgate: unknown command ${JSON.stringify(command)}\n\n${MAIN_HELP}`);
   return EXIT_USAGE;
 }

@@ -7,13 +7,19 @@
 //   0x01 BLOCK    | volumeId u32 | chunkIndex u64          -> chunk bytes (absent = zeros)
 //   0x02 CATALOG  | volume name (UTF-8)                     -> VolumeRecord JSON
 //   0x03 TAPE     (reserved for the tape-record issue)
-//   0x04 UPLOAD   (reserved for the upload-queue issue)
+//   0x04 UPLOAD   | volumeId u32 | objectChunkIndex u64    -> dirty sequence u64 (upload-queue.ts)
+//   0x05 TAPE_CATALOG (tape-catalog-store.ts)
+//   0x06 OBJECT   | volumeId u32 | objectChunkIndex u64    -> sha256 (32 bytes) + flags u8: the
+//                  last uploaded content of a 1 MiB object chunk and whether it is resident locally
+//   0x10 SETTINGS | setting name (UTF-8)                   -> JSON (gateway id, bandwidth limits …)
 
 export const KeySpace = {
   BLOCK: 0x01,
   CATALOG: 0x02,
   TAPE: 0x03,
   UPLOAD: 0x04,
+  OBJECT: 0x06,
+  SETTINGS: 0x10,
 } as const;
 
 const BLOCK_KEY_LENGTH = 1 + 4 + 8;
@@ -56,4 +62,32 @@ export function catalogKey(volumeName: string): Buffer {
 /** Bounds of the whole volume catalog: [gte, lt). */
 export function catalogRange(): { gte: Buffer; lt: Buffer } {
   return { gte: Buffer.of(KeySpace.CATALOG), lt: Buffer.of(KeySpace.CATALOG + 1) };
+}
+
+export function settingsKey(name: string): Buffer {
+  return Buffer.concat([Buffer.of(KeySpace.SETTINGS), Buffer.from(name, 'utf8')]);
+}
+
+const OBJECT_CHUNK_KEY_LENGTH = 1 + 4 + 8;
+
+/** Key of a 1 MiB object chunk in key space UPLOAD (queue entry) or OBJECT (uploaded state). */
+export function objectChunkKey(space: typeof KeySpace.UPLOAD | typeof KeySpace.OBJECT, volumeId: number, objectChunkIndex: number): Buffer {
+  const key = Buffer.allocUnsafe(OBJECT_CHUNK_KEY_LENGTH);
+  key[0] = space;
+  key.writeUInt32BE(volumeId, 1);
+  key.writeBigUInt64BE(BigInt(objectChunkIndex), 5);
+  return key;
+}
+
+export function decodeObjectChunkKey(key: Uint8Array): { space: number; volumeId: number; objectChunkIndex: number } {
+  const buf = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+  if (buf.length !== OBJECT_CHUNK_KEY_LENGTH || (buf[0] !== KeySpace.UPLOAD && buf[0] !== KeySpace.OBJECT)) {
+    throw new RangeError(`not an object chunk key: ${buf.toString('hex')}`);
+  }
+  return { space: buf[0]!, volumeId: buf.readUInt32BE(1), objectChunkIndex: Number(buf.readBigUInt64BE(5)) };
+}
+
+/** Bounds of a whole key space (UPLOAD or OBJECT): [gte, lt). */
+export function keySpaceRange(space: number): { gte: Buffer; lt: Buffer } {
+  return { gte: Buffer.of(space), lt: Buffer.of(space + 1) };
 }

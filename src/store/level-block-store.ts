@@ -14,13 +14,33 @@
 // Sparse: a chunk that was never written, was unmapped, or became all zeros has no key and reads
 // as zeros (so LBPRZ = 1 holds). A write resolves only when its batch was written with sync (group
 // commit); until then its chunks sit in `overlay`, so reads and later read-modify-writes see them.
+//
+// With a storage engine (storage-engine.ts, docs/storage-engine.md) every write also marks its
+// 1 MiB object chunks dirty in the upload queue, in the same batch as the blocks; a write that
+// would dirty a new chunk while the upload buffer is full waits for room (back-pressure), then
+// fails with a transient error (NOT READY: the initiator retries) — it is never dropped. A cached
+// volume keeps only some object chunks in Level: an evicted chunk is fetched back from the object
+// store (under the lock of its whole object chunk) before it is read or partially rewritten.
 
 import type { BlockBackend } from '../../iscsi/device.js';
 import type { Database } from './database.js';
 import { ChunkRangeLocks } from './chunk-range-locks.js';
 import type { BatchOp } from './group-commit.js';
-import { blockKey, decodeBlockKey } from './keys.js';
+import { blockKey, decodeBlockKey, volumeBlockRange } from './keys.js';
+import { getSetting, putSetting } from './settings-catalog.js';
+import {
+  OBJECT_CHUNK_SIZE_BYTES,
+  chunkObjectKey,
+  sha256,
+  stateOp,
+  storageEngineOf,
+  type EngineVolume,
+  type ObjectChunkState,
+  type StorageEngine,
+} from './storage-engine.js';
 import { StoreError } from './store-error.js';
+import { isTransientCloudError } from '../cloud/cloud-error.js';
+import { DEFAULT_RETRY_POLICY, withRetry } from '../cloud/retry.js';
 import { putVolume, type VolumeRecord } from './volume-catalog.js';
 
 export const DEFAULT_CHUNK_SIZE_BYTES = 16 * 1024;
@@ -40,7 +60,10 @@ interface ChunkSpan {
   bufferOffsetBytes: number;
 }
 
-export class LevelBlockStore implements BlockBackend {
+/** Sequential reads of a cached volume fetch this many following object chunks ahead. */
+const READ_AHEAD_OBJECT_CHUNKS = 2;
+
+export class LevelBlockStore implements BlockBackend, EngineVolume {
   readonly blockSize: number;
   readonly serial: string;
   readonly naaId: string;
@@ -52,8 +75,18 @@ export class LevelBlockStore implements BlockBackend {
   private readonly overlay = new Map<number, OverlayEntry>();
   private readonly locks = new ChunkRangeLocks();
   private nextVersion = 1;
+  private readonly engine: StorageEngine | null;
+  /** Level chunks per 1 MiB object chunk. */
+  private readonly chunksPerObjectChunk: number;
+  /** Last uploaded state per object chunk (shared with the engine, persisted in key space OBJECT). */
+  private readonly states: Map<number, ObjectChunkState>;
+  /** Cached volume: object chunks being read (never evicted while pinned). */
+  private readonly pins = new Map<number, number>();
+  private readonly cached: boolean;
+  /** Object chunk after the last read of a cached volume (read-ahead detection). */
+  private nextSequentialObjectChunk = -1;
 
-  constructor(db: Database, record: VolumeRecord) {
+  constructor(db: Database, record: VolumeRecord, engine: StorageEngine | null = storageEngineOf(db) ?? null) {
     if (record.chunkSizeBytes % record.blockSize !== 0) {
       throw new StoreError('STORE_CORRUPT', `volume ${record.name}: chunk size is not a multiple of the block size`);
     }
@@ -65,6 +98,21 @@ export class LevelBlockStore implements BlockBackend {
     this.chunkSizeBytes = record.chunkSizeBytes;
     this.blocksPerChunk = record.chunkSizeBytes / record.blockSize;
     this.zeroChunk = Buffer.alloc(record.chunkSizeBytes);
+    if (OBJECT_CHUNK_SIZE_BYTES % record.chunkSizeBytes !== 0) {
+      throw new StoreError('STORE_CORRUPT', `volume ${record.name}: chunk size does not divide the object chunk size`);
+    }
+    this.chunksPerObjectChunk = OBJECT_CHUNK_SIZE_BYTES / record.chunkSizeBytes;
+    this.engine = engine;
+    this.cached = engine !== null && record.type === 'cached';
+    this.states = engine?.statesOf(record.id) ?? new Map();
+    engine?.attach(this);
+    if (this.cached && engine !== null) {
+      for (const [objectChunkIndex, state] of this.states) if (state.resident) engine.cache.touch(this, objectChunkIndex);
+    }
+  }
+
+  get volumeId(): number {
+    return this.record.id;
   }
 
   get volume(): Readonly<VolumeRecord> {
@@ -91,6 +139,29 @@ export class LevelBlockStore implements BlockBackend {
 
   async read(lba: number, blockCount: number): Promise<Buffer> {
     this.checkRange(lba, blockCount);
+    if (!this.cached || blockCount === 0) return this.readLocal(lba, blockCount);
+    const spans = this.spans(lba, blockCount);
+    const firstObject = this.objectChunkOf(spans[0].chunkIndex);
+    const endObject = this.objectChunkOf(spans[spans.length - 1].chunkIndex) + 1;
+    const objectChunks = range(firstObject, endObject);
+    this.pin(objectChunks);
+    try {
+      const missing = objectChunks.filter((c) => !this.isResident(c));
+      const cache = this.engine!.cache;
+      if (missing.length === 0) cache.hits++;
+      else await this.withObjectChunkLocks(missing[0]!, missing[missing.length - 1]! + 1, () => this.faultIn(missing));
+      for (const c of objectChunks) if (this.states.has(c)) cache.touch(this, c);
+      if (firstObject === this.nextSequentialObjectChunk || firstObject === this.nextSequentialObjectChunk - 1) {
+        this.readAhead(endObject);
+      }
+      this.nextSequentialObjectChunk = endObject;
+      return await this.readLocal(lba, blockCount);
+    } finally {
+      this.unpin(objectChunks);
+    }
+  }
+
+  private async readLocal(lba: number, blockCount: number): Promise<Buffer> {
     const out = Buffer.alloc(blockCount * this.blockSize);
     if (blockCount === 0) return out;
     const fromDb: ChunkSpan[] = [];
@@ -121,6 +192,7 @@ export class LevelBlockStore implements BlockBackend {
     const spans = this.spans(lba, blockCount);
     const firstChunk = spans[0].chunkIndex;
     const endChunk = spans[spans.length - 1].chunkIndex + 1;
+    await this.holdForUploadBuffer(firstChunk, endChunk);
     await this.update(firstChunk, endChunk, async () => spans, (span, base) => {
       if (span.startBytes === 0 && span.endBytes === this.chunkSizeBytes) {
         return data.subarray(span.bufferOffsetBytes, span.bufferOffsetBytes + this.chunkSizeBytes);
@@ -213,9 +285,33 @@ export class LevelBlockStore implements BlockBackend {
       const { chunkIndex } = decodeBlockKey(key);
       if (!pending.has(chunkIndex)) indexes.push(chunkIndex);
     }
-    if (pending.size === 0) return indexes;
+    // Cached volume: an evicted object chunk is mapped (its data is in the object store), whatever
+    // Level holds — GET LBA STATUS must not tell an LBPRZ initiator that it reads as zeros.
+    const evicted = this.cached ? this.evictedChunkIndexes(firstChunk, endChunk) : [];
+    if (pending.size === 0 && evicted.length === 0) return indexes;
     for (const [chunkIndex, mapped] of pending) if (mapped) indexes.push(chunkIndex);
-    return indexes.sort((a, b) => a - b);
+    return [...new Set([...indexes, ...evicted])].sort((a, b) => a - b);
+  }
+
+  /** Level chunk indexes in [firstChunk, endChunk) of evicted object chunks. */
+  private evictedChunkIndexes(firstChunk: number, endChunk: number): number[] {
+    const out: number[] = [];
+    const n = this.chunksPerObjectChunk;
+    const firstObject = this.objectChunkOf(firstChunk);
+    const endObject = this.objectChunkOf(endChunk - 1) + 1;
+    const visit = (objectChunkIndex: number, state: ObjectChunkState): void => {
+      if (state.resident) return;
+      for (let c = Math.max(firstChunk, objectChunkIndex * n); c < Math.min(endChunk, (objectChunkIndex + 1) * n); c++) out.push(c);
+    };
+    if (endObject - firstObject < this.states.size) {
+      for (let o = firstObject; o < endObject; o++) {
+        const state = this.states.get(o);
+        if (state !== undefined) visit(o, state);
+      }
+    } else {
+      for (const [o, state] of this.states) if (o >= firstObject && o < endObject) visit(o, state);
+    }
+    return out;
   }
 
   /** Read-modify-write of whole chunks: under the lock of chunks [firstChunk, endChunk) (taken
@@ -229,12 +325,16 @@ export class LevelBlockStore implements BlockBackend {
     selectSpans: () => Promise<ChunkSpan[]>,
     compute: (span: ChunkSpan, base: Buffer | null) => Buffer | null,
   ): Promise<void> {
-    const release = await this.locks.acquire(firstChunk, endChunk);
+    const [lockFirst, lockEnd] = this.lockRange(firstChunk, endChunk);
+    const release = await this.locks.acquire(lockFirst, lockEnd);
     const published: Array<{ chunkIndex: number; version: number }> = [];
     let committed: Promise<void>;
     try {
+      // A partial rewrite or an UNMAP of an evicted chunk must start from its uploaded content.
+      if (this.cached) await this.faultIn(range(this.objectChunkOf(lockFirst), this.objectChunkOf(lockEnd - 1) + 1));
       const spans = await selectSpans();
       if (spans.length === 0) return;
+      const objectChunks = [...new Set(spans.map((span) => this.objectChunkOf(span.chunkIndex)))];
       // Snapshot pending bases now: while Level is read below, a batch may land and drop them
       // from the overlay (no one else can publish a newer version: we hold the locks).
       const bases = new Map<number, Buffer | null>();
@@ -259,6 +359,13 @@ export class LevelBlockStore implements BlockBackend {
         this.overlay.set(span.chunkIndex, { data: chunk, version });
         published.push({ chunkIndex: span.chunkIndex, version });
       }
+      // Same tick as the commit: the queue's order of sequences is the batches' order.
+      if (this.engine !== null) {
+        for (const objectChunkIndex of objectChunks) {
+          ops.push(this.engine.queue.markDirty(this.record.id, objectChunkIndex));
+          if (this.cached) this.engine.cache.touch(this, objectChunkIndex);
+        }
+      }
       committed = this.db.groupCommit.commit(ops);
     } finally {
       // Later writers to these chunks build on the overlay; they need not wait for the sync.
@@ -272,6 +379,210 @@ export class LevelBlockStore implements BlockBackend {
       for (const { chunkIndex, version } of published) {
         if (this.overlay.get(chunkIndex)?.version === version) this.overlay.delete(chunkIndex);
       }
+    }
+  }
+
+  // ---- upload pipeline (EngineVolume) ----
+
+  async readObjectChunk(objectChunkIndex: number): Promise<{ sequence: number | undefined; data: Buffer | null }> {
+    const sequence = this.engine?.queue.sequenceOf(this.record.id, objectChunkIndex);
+    if (sequence === undefined) return { sequence, data: null };
+    const firstLba = objectChunkIndex * this.chunksPerObjectChunk * this.blocksPerChunk;
+    const blockCount = Math.min(this.chunksPerObjectChunk * this.blocksPerChunk, this.blockCount() - firstLba);
+    if (blockCount <= 0) return { sequence, data: null };
+    const data = await this.readLocal(firstLba, blockCount);
+    return { sequence, data: isAllZeros(data) ? null : data };
+  }
+
+  /** Once per volume: queues object chunks that hold blocks but were never tracked (written before
+   *  the storage engine existed), so the object store gets them too. Answers how many. */
+  async adoptUntrackedChunks(): Promise<number> {
+    const engine = this.engine;
+    const marker = `upload-adopted-${this.record.id}`;
+    if (engine === null || (await getSetting(this.db, marker)) === true) return 0;
+    let adopted = 0;
+    let candidates: number[] = [];
+    const flush = async (): Promise<void> => {
+      // Same tick as the commit: skip what became tracked while Level was scanned.
+      const ops = candidates
+        .filter((c) => !this.states.has(c) && !engine.queue.isDirty(this.record.id, c))
+        .map((c) => engine.queue.markDirty(this.record.id, c));
+      candidates = [];
+      adopted += ops.length;
+      if (ops.length > 0) await this.db.groupCommit.commit(ops);
+    };
+    let lastObjectChunk = -1;
+    for await (const key of this.db.level.keys(volumeBlockRange(this.record.id))) {
+      const objectChunkIndex = this.objectChunkOf(decodeBlockKey(key).chunkIndex);
+      if (objectChunkIndex === lastObjectChunk) continue;
+      lastObjectChunk = objectChunkIndex;
+      candidates.push(objectChunkIndex);
+      if (candidates.length >= 1024) await flush();
+    }
+    await flush();
+    await putSetting(this.db, marker, true);
+    return adopted;
+  }
+
+  uploadedState(objectChunkIndex: number): ObjectChunkState | undefined {
+    return this.states.get(objectChunkIndex);
+  }
+
+  async markUploaded(objectChunkIndex: number, sequence: number, chunkSha256: Buffer | null): Promise<boolean> {
+    const engine = this.engine;
+    if (engine === null) return false;
+    // Everything below runs in one tick with the commit call (see upload-queue.ts).
+    const del = engine.queue.markClean(this.record.id, objectChunkIndex, sequence);
+    if (del === null) return false;
+    const ops: BatchOp[] = [del];
+    if (chunkSha256 === null) {
+      this.states.delete(objectChunkIndex);
+      if (this.cached) engine.cache.forget(this.record.id, objectChunkIndex);
+      ops.push(stateOp(this.record.id, objectChunkIndex, null));
+    } else {
+      const state = { sha256: chunkSha256, resident: true };
+      this.states.set(objectChunkIndex, state);
+      ops.push(stateOp(this.record.id, objectChunkIndex, state));
+    }
+    await this.db.groupCommit.commit(ops);
+    if (this.cached) engine.cache.scheduleEviction();
+    return true;
+  }
+
+  uploadedChunks(): Array<[number, Buffer]> {
+    return [...this.states].map(([index, state]): [number, Buffer] => [index, state.sha256]).sort((a, b) => a[0] - b[0]);
+  }
+
+  // ---- cached volumes ----
+
+  /** Cached volume: drops a clean, unpinned, resident object chunk's blocks from Level. */
+  async evictObjectChunk(objectChunkIndex: number): Promise<boolean> {
+    const engine = this.engine;
+    if (!this.cached || engine === null) return false;
+    return this.withObjectChunkLocks(objectChunkIndex, objectChunkIndex + 1, async () => {
+      const state = this.states.get(objectChunkIndex);
+      if (state === undefined || !state.resident || (this.pins.get(objectChunkIndex) ?? 0) > 0) return false;
+      if (engine.queue.isDirty(this.record.id, objectChunkIndex)) return false;
+      const first = objectChunkIndex * this.chunksPerObjectChunk;
+      const ops: BatchOp[] = [];
+      for (let c = first; c < first + this.chunksPerObjectChunk; c++) ops.push({ type: 'del', key: blockKey(this.record.id, c) });
+      const evicted = { sha256: state.sha256, resident: false };
+      ops.push(stateOp(this.record.id, objectChunkIndex, evicted));
+      this.states.set(objectChunkIndex, evicted);
+      try {
+        await this.db.groupCommit.commit(ops);
+      } catch (err) {
+        this.states.set(objectChunkIndex, state);
+        throw err;
+      }
+      return true;
+    });
+  }
+
+  private isResident(objectChunkIndex: number): boolean {
+    return this.states.get(objectChunkIndex)?.resident !== false;
+  }
+
+  /** Fetches evicted object chunks back into Level. The caller holds their locks. */
+  private async faultIn(objectChunks: number[]): Promise<void> {
+    const engine = this.engine!;
+    for (const objectChunkIndex of objectChunks) {
+      const state = this.states.get(objectChunkIndex);
+      if (state === undefined || state.resident) continue;
+      const key = chunkObjectKey(this.record.id, objectChunkIndex, state.sha256.toString('hex'));
+      let data: Buffer;
+      try {
+        await engine.downloadLimiter?.acquire(OBJECT_CHUNK_SIZE_BYTES);
+        data = await withRetry(DEFAULT_RETRY_POLICY, () => engine.objectStore.get(key));
+      } catch (err) {
+        throw new StoreError('STORE_IO', `volume ${this.record.name}: fetching ${key} failed: ${String(err)}`, {
+          transient: isTransientCloudError(err),
+          cause: err,
+        });
+      }
+      if (!sha256(data).equals(state.sha256)) {
+        throw new StoreError('STORE_CORRUPT', `volume ${this.record.name}: ${key} does not match its SHA-256`);
+      }
+      const ops: BatchOp[] = [];
+      const first = objectChunkIndex * this.chunksPerObjectChunk;
+      for (let i = 0; i < this.chunksPerObjectChunk; i++) {
+        const piece = data.subarray(i * this.chunkSizeBytes, (i + 1) * this.chunkSizeBytes);
+        if (piece.length === this.chunkSizeBytes && !piece.equals(this.zeroChunk)) {
+          ops.push({ type: 'put', key: blockKey(this.record.id, first + i), value: Buffer.from(piece) });
+        } else if (piece.length > 0 && piece.length < this.chunkSizeBytes && !isAllZeros(piece)) {
+          const padded = Buffer.alloc(this.chunkSizeBytes);
+          piece.copy(padded);
+          ops.push({ type: 'put', key: blockKey(this.record.id, first + i), value: padded });
+        }
+      }
+      const resident = { sha256: state.sha256, resident: true };
+      ops.push(stateOp(this.record.id, objectChunkIndex, resident));
+      await this.db.groupCommit.commit(ops);
+      this.states.set(objectChunkIndex, resident);
+      engine.cache.misses++;
+      engine.cache.touch(this, objectChunkIndex);
+    }
+  }
+
+  /** Sequential reader: fetch the next object chunks in the background. */
+  private readAhead(fromObjectChunk: number): void {
+    const endObject = Math.ceil(this.blockCount() / (this.chunksPerObjectChunk * this.blocksPerChunk));
+    const ahead = range(fromObjectChunk, Math.min(endObject, fromObjectChunk + READ_AHEAD_OBJECT_CHUNKS)).filter(
+      (c) => !this.isResident(c),
+    );
+    if (ahead.length === 0) return;
+    this.withObjectChunkLocks(ahead[0]!, ahead[ahead.length - 1]! + 1, () => this.faultIn(ahead)).catch(() => {
+      // Read-ahead is a hint: the read that needs the chunk fetches it again and reports errors.
+    });
+  }
+
+  private async withObjectChunkLocks<T>(firstObject: number, endObject: number, body: () => Promise<T>): Promise<T> {
+    const release = await this.locks.acquire(firstObject * this.chunksPerObjectChunk, endObject * this.chunksPerObjectChunk);
+    try {
+      return await body();
+    } finally {
+      release();
+    }
+  }
+
+  private pin(objectChunks: number[]): void {
+    for (const c of objectChunks) this.pins.set(c, (this.pins.get(c) ?? 0) + 1);
+  }
+
+  private unpin(objectChunks: number[]): void {
+    for (const c of objectChunks) {
+      const count = (this.pins.get(c) ?? 1) - 1;
+      if (count === 0) this.pins.delete(c);
+      else this.pins.set(c, count);
+    }
+  }
+
+  /** Cached volumes lock whole object chunks (fault-in and eviction work on whole object chunks). */
+  private lockRange(firstChunk: number, endChunk: number): [number, number] {
+    if (!this.cached) return [firstChunk, endChunk];
+    const n = this.chunksPerObjectChunk;
+    return [Math.floor(firstChunk / n) * n, Math.ceil(endChunk / n) * n];
+  }
+
+  private objectChunkOf(chunkIndex: number): number {
+    return Math.floor(chunkIndex / this.chunksPerObjectChunk);
+  }
+
+  /** Back-pressure: a write that would dirty a new object chunk waits while the buffer is full. */
+  private async holdForUploadBuffer(firstChunk: number, endChunk: number): Promise<void> {
+    const queue = this.engine?.queue;
+    if (queue === undefined || !queue.isFull()) return;
+    let growsBacklog = false;
+    for (let c = this.objectChunkOf(firstChunk); c <= this.objectChunkOf(endChunk - 1); c++) {
+      if (!queue.isDirty(this.record.id, c)) growsBacklog = true;
+    }
+    if (!growsBacklog) return;
+    if (!(await queue.waitForRoom(this.engine!.bufferHoldMs))) {
+      throw new StoreError(
+        'STORE_BUFFER_FULL',
+        `volume ${this.record.name}: the upload buffer (${queue.limitBytes} bytes) is full; the write can be retried`,
+        { transient: true },
+      );
     }
   }
 
@@ -317,4 +628,18 @@ export class LevelBlockStore implements BlockBackend {
       );
     }
   }
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+function isAllZeros(buf: Buffer): boolean {
+  for (let offset = 0; offset < buf.length; offset += ZEROS.length) {
+    const piece = buf.subarray(offset, offset + ZEROS.length);
+    if (!piece.equals(ZEROS.subarray(0, piece.length))) return false;
+  }
+  return true;
 }

@@ -8,7 +8,9 @@ export type StoreErrorCode =
   | 'STORE_CLOSED'
   | 'STORE_CORRUPT'
   | 'STORE_OUT_OF_RANGE'
-  | 'STORE_SHRINK_REFUSED';
+  | 'STORE_SHRINK_REFUSED'
+  /** The upload buffer stayed full for the whole hold time (transient: the initiator retries). */
+  | 'STORE_BUFFER_FULL';
 
 export class StoreError extends Error {
   readonly code: StoreErrorCode;

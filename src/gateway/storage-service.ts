@@ -1,0 +1,90 @@
+// The storage engine as the gateway runs it (docs/storage-engine.md): the configured object store,
+// the engine every volume's block store joins, the bandwidth limiters fed by the gateway settings,
+// the background uploader and the upload-buffer status. main.ts starts it right after opening
+// the database, before the volume registry builds the block stores.
+
+import { join, resolve } from 'node:path';
+import type { Logger } from '../../iscsi/log.js';
+import { LocalObjectStore } from '../cloud/local-object-store.js';
+import type { ObjectStore } from '../cloud/object-store.js';
+import { S3ObjectStore } from '../cloud/s3-object-store.js';
+import type { Config } from '../config.js';
+import type { Database } from '../store/database.js';
+import { StorageEngine, attachStorageEngine } from '../store/storage-engine.js';
+import { RateLimiter, type RateLimitSource } from './rate-limiter.js';
+import { Uploader, type UploaderCounters } from './uploader.js';
+import { VolumeStatusTracker, type StorageCounters } from './volume-status.js';
+
+export async function openConfiguredObjectStore(config: Pick<Config, 'objectStore' | 'dataDir'>): Promise<ObjectStore> {
+  const objectStore = config.objectStore;
+  if (objectStore.type === 'local') {
+    return LocalObjectStore.open(resolve(objectStore.path ?? join(config.dataDir, 'objects')));
+  }
+  return new S3ObjectStore({
+    bucket: objectStore.bucket,
+    region: objectStore.region,
+    ...(objectStore.endpoint !== undefined ? { endpoint: objectStore.endpoint } : {}),
+    ...(objectStore.prefix !== undefined ? { prefix: objectStore.prefix } : {}),
+    ...(objectStore.forcePathStyle !== undefined ? { forcePathStyle: objectStore.forcePathStyle } : {}),
+    ...(objectStore.accessKeyId !== undefined && objectStore.secretAccessKey !== undefined
+      ? { credentials: { accessKeyId: objectStore.accessKeyId, secretAccessKey: objectStore.secretAccessKey } }
+      : {}),
+  });
+}
+
+export class StorageService {
+  readonly engine: StorageEngine;
+  readonly uploader: Uploader;
+  readonly status: VolumeStatusTracker;
+  readonly uploadLimiter: RateLimiter;
+  readonly downloadLimiter: RateLimiter;
+
+  private constructor(engine: StorageEngine, uploader: Uploader, uploadLimiter: RateLimiter, downloadLimiter: RateLimiter) {
+    this.engine = engine;
+    this.uploader = uploader;
+    this.uploadLimiter = uploadLimiter;
+    this.downloadLimiter = downloadLimiter;
+    this.status = new VolumeStatusTracker(engine);
+  }
+
+  static async start(opts: {
+    db: Database;
+    config: Pick<Config, 'objectStore' | 'dataDir' | 'cache' | 'uploadBuffer'>;
+    settings: RateLimitSource;
+    log: Logger;
+  }): Promise<StorageService> {
+    const { config, log } = opts;
+    const objectStore = await openConfiguredObjectStore(config);
+    const uploadLimiter = RateLimiter.forDirection(opts.settings, 'upload');
+    const downloadLimiter = RateLimiter.forDirection(opts.settings, 'download');
+    const engine = await StorageEngine.open(opts.db, {
+      objectStore,
+      uploadBufferSizeBytes: config.uploadBuffer.sizeBytes,
+      cacheSizeBytes: config.cache.sizeBytes,
+      bufferHoldMs: config.uploadBuffer.holdMs,
+      downloadLimiter,
+    });
+    attachStorageEngine(opts.db, engine);
+    const uploader = new Uploader({ engine, log, uploadLimiter });
+    uploader.start();
+    log.info('storage engine started', {
+      objectStore: objectStore.kind,
+      uploadBufferBytes: config.uploadBuffer.sizeBytes,
+      cacheBytes: config.cache.sizeBytes,
+      uploadBacklogChunks: engine.queue.dirtyChunkCount,
+    });
+    return new StorageService(engine, uploader, uploadLimiter, downloadLimiter);
+  }
+
+  counters(): StorageCounters & { uploader: UploaderCounters } {
+    return { ...this.status.counters(), uploader: { ...this.uploader.counters } };
+  }
+
+  /** Stops uploading (the queue keeps what is left for the next start) and closes the store. */
+  async close(): Promise<void> {
+    this.status.close();
+    await this.uploader.stop();
+    await this.engine.cache.settled();
+    await this.engine.objectStore.close();
+  }
+}

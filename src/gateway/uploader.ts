@@ -1,0 +1,316 @@
+// The background uploader (docs/storage-engine.md): drains the upload queue to the object store
+// with bounded concurrency, oldest dirty chunk first.
+//
+// One upload: note the chunk's dirty sequence, read its current content from Level, store it as a
+// content-addressed object (docs/object-layout.md; skipped when the object already exists, so a
+// re-upload after a crash or a rewrite of identical data costs a HEAD), then — only after the store
+// confirmed — record the chunk's new SHA-256 and delete its queue entry in one synced batch, and
+// only if no write changed the sequence meanwhile. The volume's `head.json` manifest is rewritten
+// after its chunks, so the object store alone can reconstruct every volume at every moment.
+// Transient CloudErrors are retried with backoff forever; writes keep landing in the buffer.
+
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Logger } from '../../iscsi/log.js';
+import type { CloudError } from '../cloud/cloud-error.js';
+import { isTransientCloudError } from '../cloud/cloud-error.js';
+import { backoffDelayMs, type RetryPolicy } from '../cloud/retry.js';
+import type { DirtyChunk } from '../store/upload-queue.js';
+import {
+  OBJECT_CHUNK_SIZE_BYTES,
+  chunkObjectKey,
+  headManifestKey,
+  sha256,
+  type EngineVolume,
+  type StorageEngine,
+  type TransferLimiter,
+} from '../store/storage-engine.js';
+
+export interface UploaderOptions {
+  engine: StorageEngine;
+  log: Logger;
+  /** Chunks uploaded at the same time. */
+  concurrency?: number;
+  uploadLimiter?: TransferLimiter;
+  /** Backoff between attempts of one upload (attempts are unlimited). */
+  retry?: Omit<RetryPolicy, 'maxAttempts'>;
+  /** A permanent error (credentials, missing bucket) is retried after this long. */
+  permanentErrorDelayMs?: number;
+  /** While a volume keeps uploading, its head.json is rewritten at least this often. */
+  headIntervalMs?: number;
+}
+
+/** docs/object-layout.md "Manifest". */
+export interface HeadManifest {
+  format: 1;
+  volumeId: number;
+  name: string;
+  createdAt: string;
+  sizeBytes: number;
+  blockSize: number;
+  chunkSizeBytes: number;
+  /** objectChunkIndex (hex) -> SHA-256 (hex) of the chunk object; absent = zeros. */
+  chunks: Record<string, string>;
+}
+
+export interface UploaderCounters {
+  /** Chunk objects put to the store. */
+  uploadedChunks: number;
+  uploadedBytes: number;
+  /** Uploads that found the object already stored (content-addressed). */
+  skippedExisting: number;
+  /** Uploads whose chunk was rewritten meanwhile (uploaded again later). */
+  superseded: number;
+  manifestsWritten: number;
+  failedAttempts: number;
+}
+
+const DEFAULT_CONCURRENCY = 4;
+const DEFAULT_RETRY = { baseDelayMs: 200, maxDelayMs: 5_000 };
+const DEFAULT_PERMANENT_ERROR_DELAY_MS = 30_000;
+const DEFAULT_HEAD_INTERVAL_MS = 2_000;
+
+export class Uploader {
+  readonly counters: UploaderCounters = {
+    uploadedChunks: 0,
+    uploadedBytes: 0,
+    skippedExisting: 0,
+    superseded: 0,
+    manifestsWritten: 0,
+    failedAttempts: 0,
+  };
+  private readonly engine: StorageEngine;
+  private readonly log: Logger;
+  private readonly concurrency: number;
+  private readonly limiter: TransferLimiter | undefined;
+  private readonly retry: Omit<RetryPolicy, 'maxAttempts'>;
+  private readonly permanentErrorDelayMs: number;
+  private readonly headIntervalMs: number;
+  private headTimer: NodeJS.Timeout | null = null;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Volumes whose head.json is older than their uploaded chunks, and the manifest writes running. */
+  private readonly headsDirty = new Set<number>();
+  private readonly headWrites = new Map<number, Promise<void>>();
+  private readonly abort = new AbortController();
+  private readonly unsubscribe: Array<() => void> = [];
+  private started = false;
+  private stopped = false;
+  private lastError: CloudError | null = null;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(opts: UploaderOptions) {
+    this.engine = opts.engine;
+    this.log = opts.log;
+    this.concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
+    this.limiter = opts.uploadLimiter;
+    this.retry = opts.retry ?? DEFAULT_RETRY;
+    this.permanentErrorDelayMs = opts.permanentErrorDelayMs ?? DEFAULT_PERMANENT_ERROR_DELAY_MS;
+    this.headIntervalMs = opts.headIntervalMs ?? DEFAULT_HEAD_INTERVAL_MS;
+  }
+
+  /** Resumes from the queue (entries left by a crash included) and rewrites every volume's head. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.unsubscribe.push(this.engine.queue.onChange(() => this.pump()));
+    this.unsubscribe.push(
+      this.engine.onAttach((volume) => {
+        this.markHeadDirty(volume.volumeId);
+        this.adopt(volume);
+        this.pump();
+      }),
+    );
+    for (const volume of this.engine.attachedVolumes()) {
+      this.markHeadDirty(volume.volumeId);
+      this.adopt(volume);
+    }
+    this.headTimer = setInterval(() => {
+      for (const volumeId of [...this.headsDirty]) this.writeHead(volumeId);
+    }, this.headIntervalMs);
+    this.headTimer.unref();
+    this.pump();
+    for (const volumeId of [...this.headsDirty]) if (!this.volumeBusy(volumeId)) this.writeHead(volumeId);
+  }
+
+  /** Stops taking new work and waits for uploads in flight to settle; the queue keeps the rest. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.abort.abort();
+    if (this.headTimer !== null) clearInterval(this.headTimer);
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
+    await Promise.allSettled([...this.inFlight.values(), ...this.headWrites.values()]);
+    this.wakeIdleWaiters();
+  }
+
+  /** The last upload error while it persists (null once an upload succeeds again). */
+  get error(): CloudError | null {
+    return this.lastError;
+  }
+
+  get uploadsInFlight(): number {
+    return this.inFlight.size;
+  }
+
+  /** Resolves when the queue is empty, nothing is in flight and every head.json is current. */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return (
+      this.stopped ||
+      (this.engine.queue.dirtyChunkCount === 0 && this.inFlight.size === 0 && this.headsDirty.size === 0 && this.headWrites.size === 0)
+    );
+  }
+
+  private wakeIdleWaiters(): void {
+    if (!this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Queues blocks written before the storage engine existed (once per volume, in the background). */
+  private adopt(volume: EngineVolume): void {
+    volume.adoptUntrackedChunks().then(
+      (count) => {
+        if (count > 0) this.log.info('queued untracked chunks for upload', { volumeId: volume.volumeId, chunks: count });
+      },
+      (err: unknown) => this.log.warn('scan for untracked chunks failed', { volumeId: volume.volumeId, err: String(err) }),
+    );
+  }
+
+  /** Starts uploads up to the concurrency limit. */
+  private pump(): void {
+    if (!this.started || this.stopped) return;
+    if (this.inFlight.size < this.concurrency) {
+      for (const chunk of this.engine.queue.pending()) {
+        if (this.inFlight.size >= this.concurrency) break;
+        const key = `${chunk.volumeId}:${chunk.objectChunkIndex}`;
+        if (this.inFlight.has(key)) continue;
+        const volume = this.engine.volumeOf(chunk.volumeId);
+        if (volume === undefined) continue; // not served (yet): its entries wait in the queue
+        const task = this.uploadUntilDone(volume, chunk).finally(() => {
+          this.inFlight.delete(key);
+          this.afterUpload(chunk.volumeId);
+        });
+        this.inFlight.set(key, task);
+      }
+    }
+    this.wakeIdleWaiters();
+  }
+
+  private afterUpload(volumeId: number): void {
+    this.pump();
+    if (!this.volumeBusy(volumeId)) this.writeHead(volumeId);
+  }
+
+  private volumeBusy(volumeId: number): boolean {
+    for (const key of this.inFlight.keys()) if (key.startsWith(`${volumeId}:`)) return true;
+    return false;
+  }
+
+  private async uploadUntilDone(volume: EngineVolume, chunk: DirtyChunk): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.uploadOnce(volume, chunk.objectChunkIndex);
+        this.lastError = null;
+        return;
+      } catch (err) {
+        this.counters.failedAttempts++;
+        if (!isCloudError(err)) {
+          this.log.error('upload failed', { volumeId: volume.volumeId, objectChunkIndex: chunk.objectChunkIndex, err: String(err) });
+        } else {
+          this.lastError = err;
+          if (attempt === 0 || !err.transient) {
+            this.log.warn('upload failed; retrying', { volumeId: volume.volumeId, code: err.code, err: err.message });
+          }
+        }
+        const waitMs = isTransientCloudError(err)
+          ? backoffDelayMs({ ...this.retry, maxAttempts: Infinity }, Math.min(attempt, 20))
+          : this.permanentErrorDelayMs;
+        await delay(waitMs, undefined, { signal: this.abort.signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  private async uploadOnce(volume: EngineVolume, objectChunkIndex: number): Promise<void> {
+    const { sequence, data } = await volume.readObjectChunk(objectChunkIndex);
+    if (sequence === undefined) return; // cleaned by another upload of the same chunk
+    let chunkSha256: Buffer | null = null;
+    if (data !== null) {
+      chunkSha256 = sha256(data);
+      const previous = volume.uploadedState(objectChunkIndex);
+      if (previous === undefined || !previous.sha256.equals(chunkSha256)) {
+        const key = chunkObjectKey(volume.volumeId, objectChunkIndex, chunkSha256.toString('hex'));
+        if ((await this.engine.objectStore.head(key)) === null) {
+          await this.limiter?.acquire(data.length);
+          await this.engine.objectStore.put(key, data, { checksumSha256: chunkSha256.toString('base64') });
+          this.counters.uploadedChunks++;
+          this.counters.uploadedBytes += data.length;
+        } else {
+          this.counters.skippedExisting++;
+        }
+      } else {
+        this.counters.skippedExisting++;
+      }
+    }
+    if (await volume.markUploaded(objectChunkIndex, sequence, chunkSha256)) {
+      this.markHeadDirty(volume.volumeId);
+    } else {
+      this.counters.superseded++;
+    }
+  }
+
+  private markHeadDirty(volumeId: number): void {
+    this.headsDirty.add(volumeId);
+  }
+
+  /** Puts the volume's head.json (after its chunks: it refers only to confirmed objects). */
+  private writeHead(volumeId: number): void {
+    if (this.stopped || !this.headsDirty.has(volumeId) || this.headWrites.has(volumeId)) return;
+    const volume = this.engine.volumeOf(volumeId);
+    if (volume === undefined) return;
+    this.headsDirty.delete(volumeId);
+    const write = this.putHeadUntilDone(volume).finally(() => {
+      this.headWrites.delete(volumeId);
+      this.writeHead(volumeId); // dirtied again while it was written
+      this.wakeIdleWaiters();
+    });
+    this.headWrites.set(volumeId, write);
+  }
+
+  private async putHeadUntilDone(volume: EngineVolume): Promise<void> {
+    const record = volume.volume;
+    const manifest: HeadManifest = {
+      format: 1,
+      volumeId: record.id,
+      name: record.name,
+      createdAt: record.createdAt,
+      sizeBytes: record.sizeBytes,
+      blockSize: record.blockSize,
+      chunkSizeBytes: OBJECT_CHUNK_SIZE_BYTES,
+      chunks: Object.fromEntries(volume.uploadedChunks().map(([index, sha]) => [index.toString(16), sha.toString('hex')])),
+    };
+    const body = Buffer.from(JSON.stringify(manifest), 'utf8');
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.engine.objectStore.put(headManifestKey(record.id), body, { metadata: { format: '1' } });
+        this.counters.manifestsWritten++;
+        return;
+      } catch (err) {
+        this.counters.failedAttempts++;
+        const waitMs = isTransientCloudError(err)
+          ? backoffDelayMs({ ...this.retry, maxAttempts: Infinity }, Math.min(attempt, 20))
+          : this.permanentErrorDelayMs;
+        await delay(waitMs, undefined, { signal: this.abort.signal }).catch(() => undefined);
+      }
+    }
+    this.headsDirty.add(record.id); // stopped before it was written: the next start writes it
+  }
+}
+
+function isCloudError(err: unknown): err is CloudError {
+  return err instanceof Error && err.name === 'CloudError';
+}

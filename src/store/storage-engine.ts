@@ -1,0 +1,180 @@
+// The storage engine behind the volumes' block stores (docs/storage-engine.md): the upload queue,
+// the last uploaded state of every 1 MiB object chunk (key space OBJECT), the cache of cached
+// volumes, and the object store that holds the uploaded copy (layout: docs/object-layout.md).
+//
+// main.ts opens one engine per database and attaches it (attachStorageEngine); every
+// LevelBlockStore built on that database then joins it, so the volume registry needs no knowledge
+// of uploads. A database without an engine (unit tests of the block store) keeps blocks locally only.
+
+import { createHash } from 'node:crypto';
+import type { ObjectStore } from '../cloud/object-store.js';
+import { ChunkCache } from './chunk-cache.js';
+import type { Database } from './database.js';
+import type { BatchOp } from './group-commit.js';
+import { KeySpace, decodeObjectChunkKey, keySpaceRange, objectChunkKey } from './keys.js';
+import { UploadQueue } from './upload-queue.js';
+import type { VolumeRecord } from './volume-catalog.js';
+
+/** Object chunk size of the object layout (1 MiB = 64 Level chunks of 16 KiB). */
+export const OBJECT_CHUNK_SIZE_BYTES = 1024 * 1024;
+
+/** The last uploaded content of an object chunk, and whether its blocks are in Level. */
+export interface ObjectChunkState {
+  sha256: Buffer;
+  resident: boolean;
+}
+
+/** Bandwidth limiting for transfers (rate-limiter.ts implements it in the gateway layer). */
+export interface TransferLimiter {
+  acquire(lengthBytes: number): Promise<void>;
+}
+
+/** What the uploader needs of a volume's block store (LevelBlockStore). */
+export interface EngineVolume {
+  readonly volumeId: number;
+  readonly volume: Readonly<VolumeRecord>;
+  /** The chunk's current content (null = all zeros) and the dirty sequence noted BEFORE reading
+   *  it (undefined = clean: nothing to upload). */
+  readObjectChunk(objectChunkIndex: number): Promise<{ sequence: number | undefined; data: Buffer | null }>;
+  /** The last uploaded content of the chunk. */
+  uploadedState(objectChunkIndex: number): ObjectChunkState | undefined;
+  /** After the object store confirmed `sha256` (null: the chunk is all zeros, nothing stored):
+   *  if the chunk's sequence is still `sequence`, records it and removes the queue entry in one
+   *  synced batch and answers true; otherwise (a newer write) changes nothing and answers false. */
+  markUploaded(objectChunkIndex: number, sequence: number, sha256: Buffer | null): Promise<boolean>;
+  /** Once per volume: queues chunks holding blocks that were never tracked; answers how many. */
+  adoptUntrackedChunks(): Promise<number>;
+  /** Every uploaded chunk: [objectChunkIndex, sha256], in index order. */
+  uploadedChunks(): Array<[number, Buffer]>;
+}
+
+export interface StorageEngineOptions {
+  objectStore: ObjectStore;
+  uploadBufferSizeBytes: number;
+  cacheSizeBytes: number;
+  /** How long a write that needs a new dirty chunk waits for room in a full upload buffer. */
+  bufferHoldMs: number;
+  downloadLimiter?: TransferLimiter;
+}
+
+const RESIDENT_FLAG = 0x01;
+
+export class StorageEngine {
+  readonly db: Database;
+  readonly queue: UploadQueue;
+  readonly objectStore: ObjectStore;
+  readonly cache: ChunkCache;
+  readonly bufferHoldMs: number;
+  downloadLimiter: TransferLimiter | null;
+  private readonly states: Map<number, Map<number, ObjectChunkState>>;
+  private readonly volumes = new Map<number, EngineVolume>();
+  private readonly attachListeners = new Set<(volume: EngineVolume) => void>();
+
+  private constructor(db: Database, queue: UploadQueue, states: Map<number, Map<number, ObjectChunkState>>, opts: StorageEngineOptions) {
+    this.db = db;
+    this.queue = queue;
+    this.states = states;
+    this.objectStore = opts.objectStore;
+    this.bufferHoldMs = opts.bufferHoldMs;
+    this.downloadLimiter = opts.downloadLimiter ?? null;
+    this.cache = new ChunkCache({ capacityBytes: opts.cacheSizeBytes, objectChunkSizeBytes: OBJECT_CHUNK_SIZE_BYTES });
+  }
+
+  /** Loads the upload queue and the object chunk states left by the previous run. */
+  static async open(db: Database, opts: StorageEngineOptions): Promise<StorageEngine> {
+    const queue = await UploadQueue.open(db, {
+      objectChunkSizeBytes: OBJECT_CHUNK_SIZE_BYTES,
+      bufferSizeBytes: opts.uploadBufferSizeBytes,
+    });
+    const states = new Map<number, Map<number, ObjectChunkState>>();
+    for await (const [key, value] of db.level.iterator(keySpaceRange(KeySpace.OBJECT))) {
+      const { volumeId, objectChunkIndex } = decodeObjectChunkKey(key);
+      let chunks = states.get(volumeId);
+      if (chunks === undefined) states.set(volumeId, (chunks = new Map()));
+      chunks.set(objectChunkIndex, decodeState(value));
+    }
+    return new StorageEngine(db, queue, states, opts);
+  }
+
+  /** The object chunk states of one volume (shared, mutable: the volume's block store owns it). */
+  statesOf(volumeId: number): Map<number, ObjectChunkState> {
+    let chunks = this.states.get(volumeId);
+    if (chunks === undefined) this.states.set(volumeId, (chunks = new Map()));
+    return chunks;
+  }
+
+  /** A block store joins the engine (the latest one built for a volume id wins). */
+  attach(volume: EngineVolume): void {
+    this.volumes.set(volume.volumeId, volume);
+    for (const listener of this.attachListeners) listener(volume);
+  }
+
+  volumeOf(volumeId: number): EngineVolume | undefined {
+    return this.volumes.get(volumeId);
+  }
+
+  attachedVolumes(): EngineVolume[] {
+    return [...this.volumes.values()];
+  }
+
+  /** A deleted volume: drops its queue entries, uploaded states and cached chunks (its objects
+   *  stay in the object store for snapshots and garbage collection). */
+  async forgetVolume(volumeId: number): Promise<void> {
+    this.volumes.delete(volumeId);
+    for (const chunk of this.queue.pending()) {
+      if (chunk.volumeId !== volumeId) continue;
+      this.queue.markClean(volumeId, chunk.objectChunkIndex, chunk.sequence);
+      this.cache.forget(volumeId, chunk.objectChunkIndex);
+    }
+    for (const objectChunkIndex of this.states.get(volumeId)?.keys() ?? []) this.cache.forget(volumeId, objectChunkIndex);
+    this.states.delete(volumeId);
+    await this.db.groupCommit.drain();
+    for (const space of [KeySpace.UPLOAD, KeySpace.OBJECT] as const) {
+      await this.db.level.clear({
+        gte: objectChunkKey(space, volumeId, 0),
+        lte: objectChunkKey(space, volumeId, Number.MAX_SAFE_INTEGER),
+      });
+    }
+  }
+
+  onAttach(listener: (volume: EngineVolume) => void): () => void {
+    this.attachListeners.add(listener);
+    return () => {
+      this.attachListeners.delete(listener);
+    };
+  }
+}
+
+export function stateOp(volumeId: number, objectChunkIndex: number, state: ObjectChunkState | null): BatchOp {
+  const key = objectChunkKey(KeySpace.OBJECT, volumeId, objectChunkIndex);
+  if (state === null) return { type: 'del', key };
+  return { type: 'put', key, value: Buffer.concat([state.sha256, Buffer.of(state.resident ? RESIDENT_FLAG : 0)]) };
+}
+
+function decodeState(value: Buffer): ObjectChunkState {
+  return { sha256: Buffer.from(value.subarray(0, 32)), resident: ((value[32] ?? 0) & RESIDENT_FLAG) !== 0 };
+}
+
+export function sha256(data: Buffer): Buffer {
+  return createHash('sha256').update(data).digest();
+}
+
+/** docs/object-layout.md: volumes/<volumeId>/chunks/<chunkIndex hex, 8+ digits>/<sha256 hex> */
+export function chunkObjectKey(volumeId: number, objectChunkIndex: number, sha256Hex: string): string {
+  return `volumes/${volumeId}/chunks/${objectChunkIndex.toString(16).padStart(8, '0')}/${sha256Hex}`;
+}
+
+/** docs/object-layout.md: the manifest of the latest uploaded state of a volume. */
+export function headManifestKey(volumeId: number): string {
+  return `volumes/${volumeId}/head.json`;
+}
+
+const engines = new WeakMap<Database, StorageEngine>();
+
+export function attachStorageEngine(db: Database, engine: StorageEngine): void {
+  engines.set(db, engine);
+}
+
+export function storageEngineOf(db: Database): StorageEngine | undefined {
+  return engines.get(db);
+}

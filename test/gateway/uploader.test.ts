@@ -1,0 +1,251 @@
+// The uploader against real object stores (a local directory store and s3rver, the latter behind
+// the fault-injecting FlakyObjectStore): the object store converges to the volume's content, an
+// unchanged chunk is not uploaded twice, uploads resume from the queue after a reopen, an outage
+// delays uploads without failing writes, cached volumes evict clean chunks and read them back from
+// the object store, and the rate limiter's arithmetic.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import type { Logger } from '../../iscsi/log.js';
+import { LocalObjectStore } from '../../src/cloud/local-object-store.js';
+import type { ObjectStore } from '../../src/cloud/object-store.js';
+import { S3ObjectStore } from '../../src/cloud/s3-object-store.js';
+import { RateLimiter, effectiveRateLimit } from '../../src/gateway/rate-limiter.js';
+import { Uploader } from '../../src/gateway/uploader.js';
+import { VolumeStatusTracker, transition } from '../../src/gateway/volume-status.js';
+import { openDatabase, type Database } from '../../src/store/database.js';
+import { DEFAULT_CHUNK_SIZE_BYTES, LevelBlockStore } from '../../src/store/level-block-store.js';
+import { OBJECT_CHUNK_SIZE_BYTES, StorageEngine } from '../../src/store/storage-engine.js';
+import { putVolume, type VolumeRecord } from '../../src/store/volume-catalog.js';
+import { FlakyObjectStore } from '../cloud/flaky-object-store.js';
+import { S3RVER_CREDENTIALS, S3rverEndpoint } from '../helpers/s3rver.js';
+import { volumeFromObjects } from '../helpers/volume-from-objects.js';
+
+const BLOCK = 512;
+const MiB = 1024 * 1024;
+const BLOCKS_PER_OBJECT_CHUNK = OBJECT_CHUNK_SIZE_BYTES / BLOCK;
+const VOLUME_BYTES = 16 * MiB;
+
+const silentLog: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silentLog } as unknown as Logger;
+
+function pattern(lengthBytes: number, seed: number): Buffer {
+  const buf = Buffer.alloc(lengthBytes);
+  let x = seed | 1;
+  for (let i = 0; i < lengthBytes; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    buf.writeInt32LE(x | 0, i);
+  }
+  return buf;
+}
+
+function volumeRecord(type: 'stored' | 'cached'): VolumeRecord {
+  return {
+    id: 7,
+    name: 'vol7',
+    type,
+    sizeBytes: VOLUME_BYTES,
+    blockSize: BLOCK,
+    chunkSizeBytes: DEFAULT_CHUNK_SIZE_BYTES,
+    createdAt: '2026-11-26T00:00:00.000Z',
+    serial: 'vol-00000007',
+    naaId: '5a2c0de000000007',
+  };
+}
+
+interface Rig {
+  db: Database;
+  engine: StorageEngine;
+  store: LevelBlockStore;
+  uploader: Uploader;
+  close(): Promise<void>;
+}
+
+async function openRig(
+  dataDir: string,
+  objectStore: ObjectStore,
+  opts: { type?: 'stored' | 'cached'; cacheSizeBytes?: number; uploadBufferSizeBytes?: number; start?: boolean } = {},
+): Promise<Rig> {
+  const db = await openDatabase(dataDir);
+  const engine = await StorageEngine.open(db, {
+    objectStore,
+    uploadBufferSizeBytes: opts.uploadBufferSizeBytes ?? 64 * MiB,
+    cacheSizeBytes: opts.cacheSizeBytes ?? 64 * MiB,
+    bufferHoldMs: 100,
+  });
+  const record = volumeRecord(opts.type ?? 'stored');
+  await putVolume(db, record);
+  const store = new LevelBlockStore(db, record, engine);
+  const uploader = new Uploader({ engine, log: silentLog, retry: { baseDelayMs: 10, maxDelayMs: 50 }, headIntervalMs: 100 });
+  if (opts.start !== false) uploader.start();
+  return {
+    db,
+    engine,
+    store,
+    uploader,
+    async close() {
+      await uploader.stop();
+      await engine.cache.settled();
+      await db.close();
+    },
+  };
+}
+
+async function tempDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'shelfgate-uploader-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function expectConverged(t: Test, rig: Rig, objectStore: ObjectStore, what: string): Promise<void> {
+  await rig.uploader.idle();
+  const local = await rig.store.read(0, VOLUME_BYTES / BLOCK);
+  const remote = await volumeFromObjects(objectStore, 7, 0, VOLUME_BYTES);
+  t.ok(local.equals(remote), `${what}: object store matches the volume`);
+}
+
+t.test('Uploader.ConvergesLocal', async (t) => {
+  const dir = await tempDir(t);
+  const objects = await LocalObjectStore.open(join(dir, 'objects'));
+  const rig = await openRig(join(dir, 'gw'), objects);
+  t.teardown(() => rig.close());
+  await rig.store.write(0, pattern(3 * MiB, 1)); // chunks 0-2
+  await rig.store.write(10 * BLOCKS_PER_OBJECT_CHUNK + 3, pattern(4096, 2)); // part of chunk 10
+  await expectConverged(t, rig, objects, 'first pass');
+  t.equal(rig.uploader.counters.uploadedChunks, 4);
+  t.equal(rig.engine.queue.dirtyChunkCount, 0);
+
+  // Rewriting identical data dirties the chunk but uploads nothing new (content-addressed).
+  await rig.store.write(0, pattern(MiB, 1).subarray(0, MiB));
+  await expectConverged(t, rig, objects, 'identical rewrite');
+  t.equal(rig.uploader.counters.uploadedChunks, 4, 'no new chunk object');
+
+  // UNMAP of a whole chunk: it leaves the manifest (sparse).
+  await rig.store.unmap(BLOCKS_PER_OBJECT_CHUNK, BLOCKS_PER_OBJECT_CHUNK);
+  await expectConverged(t, rig, objects, 'after UNMAP');
+});
+
+t.test('Uploader.ResumesAfterReopen', async (t) => {
+  const dir = await tempDir(t);
+  const objects = await LocalObjectStore.open(join(dir, 'objects'));
+  let rig = await openRig(join(dir, 'gw'), objects, { start: false });
+  await rig.store.write(0, pattern(2 * MiB, 3));
+  t.equal(rig.engine.queue.dirtyChunkCount, 2);
+  await rig.close(); // "crash" before any upload: only the queue knows
+  rig = await openRig(join(dir, 'gw'), objects);
+  t.teardown(() => rig.close());
+  t.equal(rig.engine.queue.dirtyChunkCount, 2, 'queue reloaded');
+  await expectConverged(t, rig, objects, 'after reopen');
+});
+
+t.test('Uploader.OutageThenDrain', async (t) => {
+  const endpoint = await S3rverEndpoint.start();
+  t.teardown(() => endpoint.close());
+  const s3 = new S3ObjectStore({
+    bucket: endpoint.bucket,
+    endpoint: endpoint.url,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: S3RVER_CREDENTIALS,
+    retry: { maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 10 },
+  });
+  t.teardown(() => s3.close());
+  const flaky = new FlakyObjectStore(s3);
+  const dir = await tempDir(t);
+  const rig = await openRig(dir, flaky);
+  t.teardown(() => rig.close());
+  flaky.startOutage();
+  for (let i = 0; i < 8; i++) await rig.store.write(i * BLOCKS_PER_OBJECT_CHUNK, pattern(256 * 1024, 10 + i));
+  t.equal(rig.engine.queue.dirtyChunkCount, 8, 'writes kept in the buffer during the outage');
+  flaky.endOutage();
+  await expectConverged(t, rig, s3, 'after the outage');
+  t.ok(flaky.failedCalls > 0, `${flaky.failedCalls} calls failed during the outage`);
+});
+
+t.test('CachedVolume.EvictAndReadBack', async (t) => {
+  const dir = await tempDir(t);
+  const objects = await LocalObjectStore.open(join(dir, 'objects'));
+  const rig = await openRig(join(dir, 'gw'), objects, { type: 'cached', cacheSizeBytes: 2 * MiB });
+  t.teardown(() => rig.close());
+  const data = pattern(VOLUME_BYTES, 42);
+  for (let offset = 0; offset < VOLUME_BYTES; offset += MiB) {
+    await rig.store.write(offset / BLOCK, data.subarray(offset, offset + MiB));
+  }
+  await rig.uploader.idle();
+  await rig.engine.cache.settled();
+  t.ok(rig.engine.cache.residentBytes <= 2 * MiB, `cache holds ${rig.engine.cache.residentBytes} bytes`);
+  t.ok(rig.engine.cache.evictions >= 14, `${rig.engine.cache.evictions} evictions`);
+  t.same(
+    await rig.store.mapStatus(0, VOLUME_BYTES / BLOCK),
+    [{ lba: 0, blockCount: VOLUME_BYTES / BLOCK, mapped: true }],
+    'evicted chunks still report mapped (GET LBA STATUS)',
+  );
+  const back = await rig.store.read(0, VOLUME_BYTES / BLOCK);
+  t.ok(back.equals(data), 'read back byte-identical through the object store');
+  t.ok(rig.engine.cache.misses >= 14, `${rig.engine.cache.misses} chunk fetches`);
+  // A partial rewrite of an evicted chunk keeps the rest of the chunk.
+  await rig.engine.cache.settled();
+  await rig.store.write(5, Buffer.alloc(BLOCK, 0xee));
+  const expected = Buffer.from(data.subarray(0, MiB));
+  expected.fill(0xee, 5 * BLOCK, 6 * BLOCK);
+  t.ok((await rig.store.read(0, BLOCKS_PER_OBJECT_CHUNK)).equals(expected), 'partial rewrite of an evicted chunk');
+  await expectConverged(t, rig, objects, 'cached volume');
+});
+
+t.test('VolumeStatus.Transitions', async (t) => {
+  t.equal(transition('AVAILABLE', 'bufferFull'), 'PASS THROUGH');
+  t.equal(transition('PASS THROUGH', 'bufferHasRoom'), 'BOOTSTRAPPING');
+  t.equal(transition('BOOTSTRAPPING', 'backlogDrained'), 'AVAILABLE');
+  t.equal(transition('AVAILABLE', 'bufferHasRoom'), 'AVAILABLE');
+  const dir = await tempDir(t);
+  const objects = await LocalObjectStore.open(join(dir, 'objects'));
+  const rig = await openRig(join(dir, 'gw'), objects, { uploadBufferSizeBytes: 2 * MiB, start: false });
+  t.teardown(() => rig.close());
+  const tracker = new VolumeStatusTracker(rig.engine);
+  t.teardown(() => tracker.close());
+  await rig.store.write(0, pattern(2 * MiB, 5));
+  t.equal(tracker.status, 'PASS THROUGH');
+  t.equal(tracker.counters().uploadBufferUsedBytes, 2 * MiB);
+  rig.uploader.start();
+  await rig.uploader.idle();
+  t.equal(tracker.status, 'AVAILABLE');
+});
+
+t.test('RateLimiter.TokenBucket', async (t) => {
+  let nowMs = 0;
+  let rate: number | undefined = 80_000; // bits/s = 10,000 bytes/s
+  const limiter = new RateLimiter({ rateBitsPerSec: () => rate, burstMs: 1000, now: () => nowMs });
+  t.equal(limiter.reserve(80_000), 1000, 'empty bucket: 1 s for 10,000 bytes');
+  nowMs = 1000;
+  t.equal(limiter.reserve(0), 0, 'debt repaid after 1 s');
+  nowMs = 5000;
+  t.equal(limiter.reserve(80_000), 0, 'a full burst is available after idling');
+  t.equal(limiter.reserve(40_000), 500);
+  rate = undefined;
+  t.equal(limiter.reserve(1e9), 0, 'unlimited');
+});
+
+t.test('RateLimiter.Schedule', async (t) => {
+  const source = {
+    bandwidthRateLimit: () => ({ averageUploadRateLimitInBitsPerSec: 1_000_000 }),
+    bandwidthRateLimitSchedule: () => [
+      {
+        startHourOfDay: 9,
+        startMinuteOfHour: 0,
+        endHourOfDay: 17,
+        endMinuteOfHour: 59,
+        daysOfWeek: [1, 2, 3, 4, 5],
+        averageUploadRateLimitInBitsPerSec: 60_000,
+        averageDownloadRateLimitInBitsPerSec: 1_000,
+      },
+    ],
+  };
+  const mondayNoon = new Date(2026, 10, 23, 12, 0);
+  const sundayNoon = new Date(2026, 10, 22, 12, 0);
+  t.equal(effectiveRateLimit(source, 'upload', mondayNoon), 60_000);
+  t.equal(effectiveRateLimit(source, 'download', mondayNoon), 102_400, 'raised to the AWS minimum');
+  t.equal(effectiveRateLimit(source, 'upload', sundayNoon), undefined, 'outside the schedule: unlimited');
+  t.equal(effectiveRateLimit({ ...source, bandwidthRateLimitSchedule: () => [] }, 'upload', sundayNoon), 1_000_000);
+});
