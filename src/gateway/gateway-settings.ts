@@ -1,6 +1,7 @@
 // Gateway-wide settings the admin API reads and changes: the gateway id (AWS style "sgw-" + 8 hex
 // digits, generated on first start and kept), the bandwidth rate limits and their schedule.
-// The limits are validated and stored; enforcing them belongs to the uploader (a later issue).
+// The limits are validated and stored here; the uploader's rate limiter (rate-limiter.ts) reads
+// them live.
 
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../store/database.js';

@@ -10,7 +10,7 @@ import type { VolumeConfig } from '../config.js';
 import { formatSize } from '../size.js';
 import type { Database } from '../store/database.js';
 import { DEFAULT_CHUNK_SIZE_BYTES, LevelBlockStore } from '../store/level-block-store.js';
-import { listVolumes, putVolume, type VolumeChap, type VolumeRecord } from '../store/volume-catalog.js';
+import { allocateVolumeId, listVolumes, putVolume, type VolumeChap, type VolumeRecord } from '../store/volume-catalog.js';
 import { countingBackend, newBackendCounters, type BackendCounters } from './counting-backend.js';
 import { GatewayError } from './gateway-error.js';
 import { newNaaId, newVolumeSerial } from './identity.js';
@@ -97,13 +97,12 @@ export class VolumeRegistry implements TargetRegistry {
   }): Promise<VolumeRegistry> {
     const { db, log } = opts;
     const catalog = new Map((await listVolumes(db)).map((r) => [r.name, r]));
-    let nextId = Math.max(0, ...[...catalog.values()].map((r) => r.id)) + 1;
     const served: VolumeToServe[] = [];
     for (const [index, declared] of opts.volumes.entries()) {
       let record = catalog.get(declared.name);
       if (record === undefined) {
         record = {
-          id: nextId++,
+          id: await allocateVolumeId(db),
           name: declared.name,
           type: declared.type,
           sizeBytes: declared.sizeBytes,
@@ -141,11 +140,6 @@ export class VolumeRegistry implements TargetRegistry {
         log.info('volume grown', { volume: record.name, from: formatSize(record.sizeBytes), to: formatSize(declared.sizeBytes) });
         await store.grow(declared.sizeBytes);
         record = { ...record, sizeBytes: declared.sizeBytes };
-      }
-      if (record.type === 'cached') {
-        log.warn('cached volume is served from the local store until the S3 storage engine is available', {
-          volume: record.name,
-        });
       }
       const configChap: TargetChap | undefined =
         declared.chap === undefined

@@ -8,7 +8,8 @@ import type { Logger } from '../../iscsi/log.js';
 import { formatSize, GiB, TiB } from '../size.js';
 import type { Database } from '../store/database.js';
 import { DEFAULT_CHUNK_SIZE_BYTES } from '../store/level-block-store.js';
-import { clearVolumeBlocks, deleteVolume, listVolumes, putVolume, type VolumeChap, type VolumeRecord, type VolumeType } from '../store/volume-catalog.js';
+import { storageEngineOf } from '../store/storage-engine.js';
+import { allocateVolumeId, clearVolumeBlocks, deleteVolume, listVolumes, putVolume, type VolumeChap, type VolumeRecord, type VolumeType } from '../store/volume-catalog.js';
 import { GatewayError } from './gateway-error.js';
 import { newNaaId, newVolumeSerial } from './identity.js';
 import { VOLUME_BLOCK_SIZE, type ServedVolumeView, type VolumeRegistry } from './volume-registry.js';
@@ -103,7 +104,7 @@ export class VolumeService {
       let serial = newVolumeSerial();
       while (usedSerials.has(serial)) serial = newVolumeSerial();
       const record: VolumeRecord = {
-        id: Math.max(0, ...catalog.map((r) => r.id)) + 1,
+        id: await allocateVolumeId(db),
         name: input.name,
         type: input.type,
         sizeBytes: input.sizeBytes,
@@ -139,6 +140,8 @@ export class VolumeService {
       this.deps.dropTargetSessions(view.targetName);
       await removed.flush();
       await deleteVolume(this.deps.db, removed.record);
+      // The engine's upload-queue entries, uploaded-chunk records and cached chunks of the volume.
+      await storageEngineOf(this.deps.db)?.forgetVolume(removed.record.id);
       this.deps.log.info('volume deleted', { volume: name });
     });
   }

@@ -3,6 +3,7 @@
 
 import type { Database } from './database.js';
 import { catalogKey, catalogRange, volumeBlockRange } from './keys.js';
+import { getSetting, putSetting } from './settings-catalog.js';
 import { StoreError } from './store-error.js';
 
 export type VolumeType = 'stored' | 'cached';
@@ -54,6 +55,18 @@ export async function putVolume(db: Database, record: VolumeRecord): Promise<voi
   await db.groupCommit.commit([
     { type: 'put', key: catalogKey(record.name), value: Buffer.from(JSON.stringify(record), 'utf8') },
   ]);
+}
+
+const NEXT_VOLUME_ID_SETTING = 'next-volume-id';
+
+/** A volume id never used before, not even by a deleted volume (its blocks, upload-queue entries
+ *  and objects are keyed by id), persisted before it is returned. Callers serialize allocations. */
+export async function allocateVolumeId(db: Database): Promise<number> {
+  const stored = await getSetting(db, NEXT_VOLUME_ID_SETTING);
+  const highest = Math.max(0, ...(await listVolumes(db)).map((r) => r.id));
+  const id = Math.max(typeof stored === 'number' ? stored : 1, highest + 1);
+  await putSetting(db, NEXT_VOLUME_ID_SETTING, id + 1);
+  return id;
 }
 
 function parseRecord(value: Buffer): VolumeRecord {
