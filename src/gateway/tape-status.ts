@@ -27,7 +27,8 @@ export type TapeEvent =
   | 'exported'
   /** CancelArchival while IN TRANSIT TO VTS: back to the library. */
   | 'archival-cancelled'
-  /** Upload done: archiving to the pool's storage class. */
+  /** Upload done (the archive worker has taken the exported tape): archiving to the pool's
+   *  storage class (src/gateway/tape-archiver.ts). */
   | 'upload-completed'
   | 'archive-completed'
   /** RetrieveTapeArchive. */

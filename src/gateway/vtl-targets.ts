@@ -81,6 +81,9 @@ export interface VtlTargets {
   targets: TargetConfig[];
   library: TapeLibrary;
   service: TapeService;
+  /** The tape catalog and media (the archive worker, tape-archiver.ts, needs them). */
+  catalog: TapeCatalog;
+  media: TapeMediumStore;
   drives: TapeDriveLogicalUnit[];
   /** Bytes read and written through each drive, in drive order. */
   driveCounters: TapeDriveCounters[];
@@ -133,6 +136,8 @@ export async function createVtlTargets(opts: {
     targets,
     library,
     service,
+    catalog,
+    media,
     drives,
     driveCounters: counted.map((c) => c.counters),
     firstStart,

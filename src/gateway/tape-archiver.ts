@@ -1,0 +1,625 @@
+// The archive lifecycle worker of the virtual tape shelf (AWS Tape Gateway "archiving" and
+// "retrieving" tapes; ../shared/reference/aws-storage-gateway.md 1.4-1.6):
+//
+//   exported (I/E slot)  IN TRANSIT TO VTS --CancelArchival--> AVAILABLE (a storage slot)
+//                             | the worker takes it
+//                         ARCHIVING (progress %, upload state persisted per part)
+//                             | archive complete and its tree hash verified
+//                         ARCHIVED (shelf record; library slot freed; local data file removed)
+//   RetrieveTapeArchive   RETRIEVING (retrieval job, progress %) --bytes do not verify--> IRRECOVERABLE
+//                             | every byte and object verified against the manifest
+//                         RETRIEVED (an empty storage slot; write protected: the drive reports
+//                                    DATA PROTECT / WRITE PROTECTED)
+//   eject a RETRIEVED tape: ARCHIVED again (the archive is unchanged, the local copy is dropped)
+//   DeleteTapeArchive     DELETING -> DELETED (refused under an unexpired retention lock)
+//
+// The archive of a tape is a byte stream: the magic "SGTAPE01", then each logical object from BOP
+// to EOD as an 8-byte header (kind u8: 1 record, 2 filemark; 3 zero bytes; length u32 BE) and the
+// record's bytes. Its manifest (tape-shelf-store.ts) holds the run-length encoded object list and
+// the stream's SHA-256 tree hash; retrieval rebuilds the medium from the stream and accepts it only
+// when every part's tree hash (ArchiveStore.readRetrieved), the whole stream's tree hash and the
+// object list match.
+//
+// Crash safety: the ArchiveStore's upload state is persisted after every part; after a restart the
+// tape is read again from BOP and only the parts missing from the state are sent (resumeArchive).
+// A retrieval persists its job id and progress; after a restart a partly rebuilt medium is removed
+// and rebuilt from the job's output (kept by the store). Records reach ARCHIVED only after the
+// shelf record with the archive id is durable, and the local data file is removed after that, so
+// no state loses the tape. One window remains: a kill between CompleteMultipartUpload and the
+// shelf write leaves the completed archive unreferenced; the tape is archived again (one orphan
+// archive in the store, never two shelf entries).
+
+import type { Logger } from '../../iscsi/log.js';
+import {
+  partSizeForArchive,
+  type ArchiveStore,
+  type ArchiveUpload,
+  type RetrievalTier,
+} from '../cloud/archive-store.js';
+import { CloudError } from '../cloud/cloud-error.js';
+import { combineTreeHashes, treeHash } from '../cloud/tree-hash.js';
+import type { TapeMediumStore } from '../store/tape-medium-store.js';
+import type { StoredTapeMedium } from '../store/tape-medium.js';
+import type { TapeArchiveManifest, TapeObjectRun, TapeShelfRecord } from '../store/tape-shelf-store.js';
+import { GatewayError } from './gateway-error.js';
+import type { TapeCatalog } from './tape-catalog.js';
+import type { TapeLibrary } from './tape-library.js';
+import type { TapeStorageClass } from './tape-pools.js';
+import { checkRetention, storageClassOf, type PoolLookup, type TapeShelf } from './tape-shelf.js';
+import { parseTapeStatus, TapeStatus, transition } from './tape-status.js';
+
+export const TAPE_STREAM_MAGIC = Buffer.from('SGTAPE01', 'ascii');
+const OBJECT_HEADER_BYTES = 8;
+const KIND_RECORD = 1;
+const KIND_FILEMARK = 2;
+/** Records written to a rebuilt medium before waiting for them (the medium groups them). */
+const RETRIEVE_WRITE_DEPTH = 32;
+
+export interface TapeArchiverEvent {
+  barcode: string;
+  phase: 'archive' | 'retrieve';
+  /** The part just made durable (uploaded and recorded, or written to the rebuilt medium). */
+  partIndex: number;
+  progressPercent: number;
+}
+
+export interface TapeArchiverOptions {
+  library: TapeLibrary;
+  catalog: TapeCatalog;
+  media: TapeMediumStore;
+  shelf: TapeShelf;
+  pools: PoolLookup;
+  /** The archive store behind each storage class (DEEP_ARCHIVE defaults to GLACIER's). */
+  archiveStores: { GLACIER: ArchiveStore; DEEP_ARCHIVE?: ArchiveStore };
+  log: Logger;
+  /** The clock (ms since the epoch) for retention locks and dates; tests advance it. */
+  now?: () => number;
+  /** Worker period (new exports, retrieval job polling). Default 1000 ms. */
+  pollIntervalMs?: number;
+  /** Default tier of RetrieveTapeArchive. Default Standard. */
+  retrievalTier?: RetrievalTier;
+  /** Called after each part is durable (observability; the crash tests stop at part boundaries). */
+  onProgress?: (event: TapeArchiverEvent) => void;
+}
+
+export class TapeArchiver {
+  readonly #library: TapeLibrary;
+  readonly #catalog: TapeCatalog;
+  readonly #media: TapeMediumStore;
+  readonly #shelf: TapeShelf;
+  readonly #pools: PoolLookup;
+  readonly #stores: Record<TapeStorageClass, ArchiveStore>;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #pollIntervalMs: number;
+  readonly #retrievalTier: RetrievalTier;
+  readonly #onProgress: ((event: TapeArchiverEvent) => void) | undefined;
+  #round: Promise<boolean> = Promise.resolve(false);
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(opts: TapeArchiverOptions) {
+    this.#library = opts.library;
+    this.#catalog = opts.catalog;
+    this.#media = opts.media;
+    this.#shelf = opts.shelf;
+    this.#pools = opts.pools;
+    this.#stores = { GLACIER: opts.archiveStores.GLACIER, DEEP_ARCHIVE: opts.archiveStores.DEEP_ARCHIVE ?? opts.archiveStores.GLACIER };
+    this.#log = opts.log;
+    this.#now = opts.now ?? Date.now;
+    this.#pollIntervalMs = opts.pollIntervalMs ?? 1000;
+    this.#retrievalTier = opts.retrievalTier ?? 'Standard';
+    this.#onProgress = opts.onProgress;
+  }
+
+  /** Runs a round every pollIntervalMs until stop(). */
+  start(): void {
+    if (this.#timer !== undefined) return;
+    const tick = () => {
+      void this.runOnce().finally(() => {
+        if (this.#timer !== undefined) this.#timer = setTimeout(tick, this.#pollIntervalMs);
+      });
+    };
+    this.#timer = setTimeout(tick, 0);
+  }
+
+  /** Stops the worker and waits for the round in progress. */
+  async stop(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#round;
+  }
+
+  /** One pass over every tape with archive work; resolves true while work remains (e.g. a
+   *  retrieval job still InProgress). Rounds never overlap. */
+  runOnce(): Promise<boolean> {
+    const run = this.#round.then(() => this.#pass());
+    this.#round = run.catch(() => true);
+    return run;
+  }
+
+  /** Progress of the archive or retrieval in progress, or undefined. */
+  progress(barcode: string): number | undefined {
+    const job = this.#shelf.get(barcode)?.job;
+    return job && job.kind !== 'delete' ? job.progressPercent : undefined;
+  }
+
+  // ---- AWS operations -----------------------------------------------------------------------------
+
+  /** CancelArchival: only while IN TRANSIT TO VTS; the tape returns to an empty storage slot. */
+  cancelArchival(barcode: string): Promise<void> {
+    return this.#library.exclusive(async () => {
+      const record = this.#tapeRecord(barcode);
+      const status = parseTapeStatus(record.status, barcode);
+      if (status !== TapeStatus.IN_TRANSIT_TO_VTS) {
+        throw new GatewayError('GW_TAPE_INVALID_STATE', `tape ${barcode} is ${status}; archival can be cancelled only IN TRANSIT TO VTS`);
+      }
+      const [address] = this.#library.emptyElements('storage');
+      if (address === undefined) throw new GatewayError('GW_NO_EMPTY_SLOT', `no empty storage slot to return tape ${barcode} to`);
+      const available = { ...record, status: transition(status, 'archival-cancelled', barcode), location: { address } };
+      await this.#catalog.put(available);
+      this.#library.placeTapes([available]);
+      this.#log.info('tape archival cancelled', { barcode, address });
+    });
+  }
+
+  /** RetrieveTapeArchive: an ARCHIVED tape becomes RETRIEVING; the worker brings it back. */
+  retrieveTapeArchive(barcode: string, opts: { tier?: RetrievalTier } = {}): Promise<void> {
+    return this.#library.exclusive(async () => {
+      const record = this.#tapeRecord(barcode);
+      const status = parseTapeStatus(record.status, barcode);
+      const shelved = this.#shelf.get(barcode);
+      if (status !== TapeStatus.ARCHIVED || !shelved?.archive) {
+        throw new GatewayError('GW_TAPE_INVALID_STATE', `tape ${barcode} is ${status}, not ARCHIVED`);
+      }
+      if (this.#library.emptyElements('storage').length === 0) {
+        throw new GatewayError('GW_NO_EMPTY_SLOT', `no empty storage slot to retrieve tape ${barcode} into`);
+      }
+      await this.#shelf.put({ ...shelved, job: { kind: 'retrieve', progressPercent: 0, tier: opts.tier ?? this.#retrievalTier, jobId: null } });
+      await this.#catalog.put({ ...record, status: transition(status, 'retrieve-requested', barcode) });
+      this.#log.info('tape retrieval requested', { barcode });
+    });
+  }
+
+  /** CancelRetrieval: a RETRIEVING tape returns to the shelf (ARCHIVED). A copy the worker is
+   *  rebuilding at that moment is dropped by its next round. */
+  cancelRetrieval(barcode: string): Promise<void> {
+    return this.#library.exclusive(async () => {
+      const record = this.#tapeRecord(barcode);
+      const status = parseTapeStatus(record.status, barcode);
+      const shelved = this.#shelf.get(barcode);
+      if (status !== TapeStatus.RETRIEVING || !shelved) throw new GatewayError('GW_TAPE_INVALID_STATE', `tape ${barcode} is ${status}, not RETRIEVING`);
+      await this.#shelf.put({ ...shelved, job: null });
+      await this.#catalog.put({ ...record, status: transition(status, 'retrieval-cancelled', barcode) });
+      this.#log.info('tape retrieval cancelled', { barcode });
+    });
+  }
+
+  /** DeleteTapeArchive: an ARCHIVED tape (a RETRIEVED one must be ejected first), unless a
+   *  retention lock holds it. */
+  deleteTapeArchive(barcode: string, opts: { bypassGovernanceRetention?: boolean } = {}): Promise<void> {
+    return this.#library.exclusive(async () => {
+      const record = this.#tapeRecord(barcode);
+      const status = parseTapeStatus(record.status, barcode);
+      const shelved = this.#shelf.get(barcode);
+      if (status !== TapeStatus.ARCHIVED || !shelved) {
+        throw new GatewayError('GW_TAPE_INVALID_STATE', `tape ${barcode} is ${status}, not ARCHIVED${status === TapeStatus.RETRIEVED ? ' (eject it first)' : ''}`);
+      }
+      checkRetention(shelved, this.#pools, this.#now(), { ...opts, action: 'delete' });
+      await this.#shelf.put({ ...shelved, job: { kind: 'delete' } });
+      await this.#catalog.put({ ...record, status: transition(status, 'delete-requested', barcode) });
+      await this.#finishDelete(barcode);
+    });
+  }
+
+  /** AssignTapePool for an archived tape: refused under an unexpired retention lock, and from a
+   *  DEEP_ARCHIVE pool to a GLACIER one. A lock of the new pool starts now. */
+  assignTapePool(barcode: string, poolId: string, opts: { bypassGovernanceRetention?: boolean } = {}): Promise<void> {
+    return this.#library.exclusive(async () => {
+      const record = this.#tapeRecord(barcode);
+      const status = parseTapeStatus(record.status, barcode);
+      const shelved = this.#shelf.get(barcode);
+      if (status !== TapeStatus.ARCHIVED || !shelved) throw new GatewayError('GW_TAPE_INVALID_STATE', `tape ${barcode} is ${status}, not ARCHIVED`);
+      if (poolId === shelved.poolId) return;
+      const storageClass = storageClassOf(poolId, this.#pools);
+      if (shelved.storageClass === 'DEEP_ARCHIVE' && storageClass === 'GLACIER') {
+        throw new GatewayError('GW_TAPE_POOL_MOVE_REFUSED', `tape ${barcode} is archived in DEEP_ARCHIVE; it cannot move to GLACIER pool ${poolId}`);
+      }
+      checkRetention(shelved, this.#pools, this.#now(), { ...opts, action: 'move' });
+      const nowIso = new Date(this.#now()).toISOString();
+      const locked = (this.#pools.get(poolId)?.retentionLockType ?? 'NONE') !== 'NONE';
+      const { retentionStartDate: _previous, ...rest } = shelved;
+      await this.#shelf.put({ ...rest, poolId, poolEntryDate: nowIso, ...(locked ? { retentionStartDate: nowIso } : {}) });
+      await this.#catalog.put({ ...record, poolId });
+    });
+  }
+
+  // ---- the worker ---------------------------------------------------------------------------------
+
+  async #pass(): Promise<boolean> {
+    let pending = false;
+    for (const record of this.#catalog.list()) {
+      const barcode = record.barcode;
+      try {
+        switch (record.status) {
+          case TapeStatus.IN_TRANSIT_TO_VTS:
+          case TapeStatus.ARCHIVING:
+            await this.#archive(barcode);
+            break;
+          case TapeStatus.RETRIEVING:
+            pending = (await this.#retrieve(barcode)) || pending;
+            break;
+          case TapeStatus.DELETING:
+            if (this.#shelf.get(barcode)?.job?.kind === 'delete') await this.#library.exclusive(() => this.#finishDelete(barcode));
+            break;
+          case TapeStatus.ARCHIVED:
+            // An ejected RETRIEVED tape, or a crash right after archiving: drop the local copy.
+            if ((await this.#media.header(barcode)) !== undefined) {
+              await this.#media.delete(barcode);
+              this.#log.info('local copy of archived tape removed', { barcode });
+            }
+            break;
+          default:
+            break;
+        }
+      } catch (err) {
+        pending = true;
+        this.#log.warn('tape archive work failed; retrying', { barcode, status: record.status, error: String(err) });
+      }
+    }
+    return pending;
+  }
+
+  async #archive(barcode: string): Promise<void> {
+    const claimed = await this.#library.exclusive(async () => {
+      const record = this.#catalog.get(barcode);
+      if (!record || record.status !== TapeStatus.IN_TRANSIT_TO_VTS) return record?.status === TapeStatus.ARCHIVING;
+      const poolId = record.poolId ?? 'GLACIER';
+      const previous = this.#shelf.get(barcode);
+      await this.#shelf.put({
+        barcode,
+        sizeBytes: record.sizeBytes,
+        worm: record.worm,
+        poolId,
+        storageClass: storageClassOf(poolId, this.#pools),
+        poolEntryDate: previous?.poolEntryDate ?? new Date(this.#now()).toISOString(),
+        job: { kind: 'archive', progressPercent: 0, upload: null },
+      });
+      await this.#catalog.put({ ...record, status: transition(TapeStatus.IN_TRANSIT_TO_VTS, 'upload-completed', barcode) });
+      return true;
+    });
+    if (!claimed) return;
+    let shelved = this.#shelf.get(barcode)!;
+    if (!shelved.archive) shelved = await this.#upload(shelved);
+    // The shelf holds the verified archive: the tape leaves the gateway.
+    const record = this.#tapeRecord(barcode);
+    await this.#catalog.put({ ...record, status: transition(TapeStatus.ARCHIVING, 'archive-completed', barcode), location: null });
+    if ((await this.#media.header(barcode)) !== undefined) await this.#media.delete(barcode);
+    this.#log.info('tape archived', { barcode, archiveId: shelved.archive!.archiveId, sizeBytes: shelved.archive!.sizeBytes });
+  }
+
+  async #upload(shelved: TapeShelfRecord): Promise<TapeShelfRecord> {
+    const barcode = shelved.barcode;
+    const store = this.#stores[shelved.storageClass];
+    const job = shelved.job?.kind === 'archive' ? shelved.job : { kind: 'archive' as const, progressPercent: 0, upload: null };
+    const header = await this.#media.header(barcode);
+    if (!header) throw new GatewayError('GW_TAPE_NOT_FOUND', `tape ${barcode} has no local data to archive`);
+    const estimatedBytes = TAPE_STREAM_MAGIC.length + header.usedBytes + OBJECT_HEADER_BYTES * header.eodObjectId;
+
+    let upload: ArchiveUpload | undefined;
+    if (job.upload) {
+      try {
+        upload = await store.resumeArchive(job.upload);
+      } catch (err) {
+        if (!(err instanceof CloudError && err.code === 'CLOUD_NOT_FOUND')) throw err;
+        this.#log.warn('archive upload gone; starting again', { barcode });
+      }
+    }
+    if (!upload) {
+      upload = await store.beginArchive(`tape-${barcode}`, {
+        description: `shelfgate tape ${barcode}`,
+        partSizeBytes: partSizeForArchive(estimatedBytes, store.partSizeBytes),
+      });
+      shelved = { ...shelved, job: { kind: 'archive', progressPercent: 0, upload: upload.state } };
+      await this.#shelf.put(shelved);
+    }
+    const active = upload;
+    const partSizeBytes = active.partSizeBytes;
+    const partHashes: Buffer[] = [];
+    let streamedBytes = 0;
+    const sendPart = async (body: Buffer) => {
+      const index = partHashes.length;
+      const hash = treeHash(body);
+      partHashes.push(hash);
+      streamedBytes += body.length;
+      const sent = active.state.parts.find((p) => p.index === index);
+      if (sent?.treeHash === hash.toString('hex') && sent.sizeBytes === body.length) return;
+      await active.uploadPart(index, body);
+      const progressPercent = Math.min(99, Math.floor((streamedBytes * 100) / Math.max(estimatedBytes, 1)));
+      shelved = { ...shelved, job: { kind: 'archive', progressPercent, upload: active.state } };
+      await this.#shelf.put(shelved);
+      this.#onProgress?.({ barcode, phase: 'archive', partIndex: index, progressPercent });
+    };
+
+    const medium = await this.#media.open(barcode);
+    let manifest: Omit<TapeArchiveManifest, 'sha256TreeHash'>;
+    try {
+      manifest = await streamTape(medium, partSizeBytes, sendPart);
+    } finally {
+      await this.#media.close(medium);
+    }
+    const sha256TreeHash = combineTreeHashes(partHashes).toString('hex');
+    const result = await active.complete();
+    if (result.sizeBytes !== manifest.streamSizeBytes || result.sha256TreeHash !== sha256TreeHash) {
+      await active.abort();
+      await this.#shelf.put({ ...shelved, job: { kind: 'archive', progressPercent: 0, upload: null } });
+      throw new GatewayError('GW_TAPE_INVALID_STATE', `archive of tape ${barcode} does not verify (${result.sha256TreeHash} vs ${sha256TreeHash}); archiving again`);
+    }
+    const archivedAt = new Date(this.#now()).toISOString();
+    const locked = (this.#pools.get(shelved.poolId)?.retentionLockType ?? 'NONE') !== 'NONE';
+    const archivedRecord: TapeShelfRecord = {
+      ...shelved,
+      archivedAt,
+      ...(locked && shelved.retentionStartDate === undefined ? { retentionStartDate: archivedAt } : {}),
+      archive: { storeKind: store.kind, archiveId: result.archiveId, sizeBytes: result.sizeBytes, sha256TreeHash, partSizeBytes },
+      manifest: { ...manifest, sha256TreeHash },
+      job: null,
+    };
+    await this.#shelf.put(archivedRecord);
+    return archivedRecord;
+  }
+
+  /** True while the retrieval job is still running. */
+  async #retrieve(barcode: string): Promise<boolean> {
+    let shelved = this.#shelf.get(barcode);
+    if (!shelved?.archive || !shelved.manifest || shelved.job?.kind !== 'retrieve') {
+      throw new GatewayError('GW_TAPE_INVALID_STATE', `tape ${barcode} is RETRIEVING without an archive or a retrieval job`);
+    }
+    const { archive, manifest } = shelved;
+    const store = this.#stores[shelved.storageClass];
+    let job = shelved.job;
+    if (job.jobId === null) {
+      const { jobId } = await store.requestRetrieval(archive.archiveId, { tier: job.tier });
+      job = { ...job, jobId };
+      shelved = { ...shelved, job };
+      await this.#shelf.put(shelved);
+    }
+    const jobId = job.jobId!;
+    const status = await store.describeRetrieval(jobId);
+    if (status.status === 'InProgress') return true;
+    if (status.status === 'Failed') {
+      this.#log.warn('tape retrieval job failed; requesting another', { barcode, jobId, message: status.statusMessage });
+      await this.#shelf.put({ ...shelved, job: { ...job, jobId: null } });
+      return true;
+    }
+    if (this.#library.emptyElements('storage').length === 0) {
+      this.#log.warn('no empty storage slot for a retrieved tape; waiting', { barcode });
+      return true;
+    }
+
+    // A medium left by an interrupted attempt is rebuilt from the start.
+    if ((await this.#media.header(barcode)) !== undefined) await this.#media.delete(barcode);
+    const medium = await this.#media.create({ barcode, capacityBytes: shelved.sizeBytes, worm: shelved.worm });
+    try {
+      const rebuilt = new TapeStreamWriter(medium);
+      const partHashes: Buffer[] = [];
+      for (let offsetBytes = 0, index = 0; offsetBytes < archive.sizeBytes; offsetBytes += archive.partSizeBytes, index++) {
+        const body = await store.readRetrieved(jobId, { offsetBytes, lengthBytes: archive.partSizeBytes });
+        partHashes.push(treeHash(body));
+        await rebuilt.push(body);
+        const progressPercent = Math.min(99, Math.floor(((offsetBytes + body.length) * 100) / archive.sizeBytes));
+        shelved = { ...shelved, job: { ...job, progressPercent } };
+        await this.#shelf.put(shelved);
+        this.#onProgress?.({ barcode, phase: 'retrieve', partIndex: index, progressPercent });
+      }
+      const objects = await rebuilt.end();
+      const sha256TreeHash = combineTreeHashes(partHashes).toString('hex');
+      if (sha256TreeHash !== manifest.sha256TreeHash || sha256TreeHash !== archive.sha256TreeHash) {
+        throw new CloudError('CLOUD_INTEGRITY', `tape ${barcode}: retrieved tree hash ${sha256TreeHash}, manifest ${manifest.sha256TreeHash}`);
+      }
+      if (JSON.stringify(objects.runs) !== JSON.stringify(manifest.runs) || objects.streamSizeBytes !== manifest.streamSizeBytes) {
+        throw new CloudError('CLOUD_INTEGRITY', `tape ${barcode}: retrieved records and filemarks differ from the manifest`);
+      }
+      // SSC-4: a RETRIEVED tape is read-only; the drive reports WRITE PROTECT.
+      await medium.setWriteProtected(true);
+      await this.#media.close(medium);
+    } catch (err) {
+      await this.#media.close(medium);
+      await this.#media.delete(barcode);
+      if (err instanceof CloudError && (err.code === 'CLOUD_INTEGRITY' || !err.transient) && err.code !== 'CLOUD_NOT_READY') {
+        await this.#fail(barcode, err);
+        return false;
+      }
+      throw err;
+    }
+    await this.#library.exclusive(async () => {
+      const record = this.#tapeRecord(barcode);
+      const [address] = this.#library.emptyElements('storage');
+      if (address === undefined) throw new GatewayError('GW_NO_EMPTY_SLOT', `no empty storage slot for retrieved tape ${barcode}`);
+      const retrieved = { ...record, status: transition(parseTapeStatus(record.status, barcode), 'retrieval-completed', barcode), location: { address } };
+      await this.#shelf.put({ ...shelved!, retrievedAt: new Date(this.#now()).toISOString(), job: null });
+      await this.#catalog.put(retrieved);
+      this.#library.placeTapes([retrieved]);
+    });
+    this.#log.info('tape retrieved', { barcode, jobId });
+    return false;
+  }
+
+  async #fail(barcode: string, err: unknown): Promise<void> {
+    const shelved = this.#shelf.get(barcode);
+    if (shelved) await this.#shelf.put({ ...shelved, job: null });
+    const record = this.#tapeRecord(barcode);
+    await this.#catalog.put({ ...record, status: transition(parseTapeStatus(record.status, barcode), 'failed', barcode), location: null });
+    this.#log.error('tape irrecoverable: its archive does not verify', { barcode, error: String(err) });
+  }
+
+  /** Inside exclusive(): DELETING -> DELETED (every step idempotent, so a restart repeats it). */
+  async #finishDelete(barcode: string): Promise<void> {
+    if (this.#catalog.get(barcode)?.status !== TapeStatus.DELETING) return;
+    const shelved = this.#shelf.get(barcode);
+    if (shelved?.archive) await this.#stores[shelved.storageClass].deleteArchive(shelved.archive.archiveId);
+    if ((await this.#media.header(barcode)) !== undefined) await this.#media.delete(barcode);
+    if (shelved) await this.#shelf.put({ ...shelved, job: null });
+    const record = this.#tapeRecord(barcode);
+    await this.#catalog.put({ ...record, status: transition(parseTapeStatus(record.status, barcode), 'deleted', barcode), location: null });
+    this.#log.info('tape archive deleted', { barcode });
+  }
+
+  #tapeRecord(barcode: string) {
+    const record = this.#catalog.get(barcode);
+    if (!record) throw new GatewayError('GW_TAPE_NOT_FOUND', `no tape ${barcode}`);
+    return record;
+  }
+}
+
+// ---- the archive stream -----------------------------------------------------------------------------
+
+/** Reads a medium from BOP to EOD as the archive stream, handing `sendPart` consecutive parts of
+ *  exactly partSizeBytes (the last shorter); returns the manifest without its hash. */
+async function streamTape(
+  medium: StoredTapeMedium,
+  partSizeBytes: number,
+  sendPart: (body: Buffer) => Promise<void>,
+): Promise<Omit<TapeArchiveManifest, 'sha256TreeHash'>> {
+  let part = Buffer.allocUnsafe(partSizeBytes);
+  let filled = 0;
+  let streamSizeBytes = 0;
+  const append = async (bytes: Buffer) => {
+    let offset = 0;
+    while (offset < bytes.length) {
+      const n = bytes.copy(part, filled, offset);
+      filled += n;
+      offset += n;
+      if (filled === partSizeBytes) {
+        await sendPart(part);
+        part = Buffer.allocUnsafe(partSizeBytes);
+        filled = 0;
+      }
+    }
+    streamSizeBytes += bytes.length;
+  };
+  const runs = new RunBuilder();
+  await medium.rewind();
+  await append(TAPE_STREAM_MAGIC);
+  for (;;) {
+    const object = await medium.read();
+    if (object.kind === 'end-of-data') break;
+    if (object.kind === 'filemark') {
+      await append(objectHeader(KIND_FILEMARK, 0));
+      runs.add(-1);
+    } else {
+      await append(objectHeader(KIND_RECORD, object.data.length));
+      await append(object.data);
+      runs.add(object.data.length);
+    }
+  }
+  if (filled > 0) await sendPart(part.subarray(0, filled));
+  return { format: 1, ...runs.totals(), streamSizeBytes };
+}
+
+function objectHeader(kind: number, lengthBytes: number): Buffer {
+  const header = Buffer.alloc(OBJECT_HEADER_BYTES);
+  header[0] = kind;
+  header.writeUInt32BE(lengthBytes, 4);
+  return header;
+}
+
+class RunBuilder {
+  readonly runs: TapeObjectRun[] = [];
+  #recordCount = 0;
+  #filemarkCount = 0;
+  #dataBytes = 0;
+
+  /** A record of lengthBytes, or a filemark (-1). */
+  add(lengthBytes: number): void {
+    const last = this.runs[this.runs.length - 1];
+    if (last && last[0] === lengthBytes) last[1]++;
+    else this.runs.push([lengthBytes, 1]);
+    if (lengthBytes < 0) this.#filemarkCount++;
+    else {
+      this.#recordCount++;
+      this.#dataBytes += lengthBytes;
+    }
+  }
+
+  totals(): { recordCount: number; filemarkCount: number; dataBytes: number; runs: TapeObjectRun[] } {
+    return { recordCount: this.#recordCount, filemarkCount: this.#filemarkCount, dataBytes: this.#dataBytes, runs: this.runs };
+  }
+}
+
+/** Parses archive stream bytes in any chunking and writes the objects to a fresh medium. */
+class TapeStreamWriter {
+  readonly #medium: StoredTapeMedium;
+  readonly #runs = new RunBuilder();
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #streamSizeBytes = 0;
+  #magicSeen = false;
+  #writes: Promise<unknown>[] = [];
+
+  constructor(medium: StoredTapeMedium) {
+    this.#medium = medium;
+  }
+
+  async push(chunk: Buffer): Promise<void> {
+    this.#streamSizeBytes += chunk.length;
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.length;
+    for (;;) {
+      if (!this.#magicSeen) {
+        const magic = this.#take(TAPE_STREAM_MAGIC.length);
+        if (!magic) return;
+        if (!magic.equals(TAPE_STREAM_MAGIC)) throw new CloudError('CLOUD_INTEGRITY', 'archive is not a shelfgate tape stream');
+        this.#magicSeen = true;
+        continue;
+      }
+      if (this.#pendingBytes < OBJECT_HEADER_BYTES) return;
+      const header = this.#peek(OBJECT_HEADER_BYTES);
+      const kind = header[0];
+      const lengthBytes = header.readUInt32BE(4);
+      if (kind === KIND_FILEMARK && lengthBytes === 0) {
+        this.#take(OBJECT_HEADER_BYTES);
+        await this.#settle();
+        await this.#medium.writeFilemarks(1);
+        this.#runs.add(-1);
+        continue;
+      }
+      if (kind !== KIND_RECORD) throw new CloudError('CLOUD_INTEGRITY', `archive stream has an object of kind ${kind}`);
+      if (this.#pendingBytes < OBJECT_HEADER_BYTES + lengthBytes) return;
+      this.#take(OBJECT_HEADER_BYTES);
+      const data = this.#take(lengthBytes)!;
+      this.#writes.push(this.#medium.writeRecord(data));
+      this.#runs.add(lengthBytes);
+      if (this.#writes.length >= RETRIEVE_WRITE_DEPTH) await this.#settle();
+    }
+  }
+
+  /** Waits for every write; throws when the stream ends mid-object. */
+  async end(): Promise<{ runs: TapeObjectRun[]; streamSizeBytes: number }> {
+    await this.#settle();
+    if (this.#pendingBytes !== 0 || !this.#magicSeen) throw new CloudError('CLOUD_INTEGRITY', 'archive stream ends inside an object');
+    await this.#medium.flush();
+    return { runs: this.#runs.totals().runs, streamSizeBytes: this.#streamSizeBytes };
+  }
+
+  async #settle(): Promise<void> {
+    const writes = this.#writes;
+    this.#writes = [];
+    await Promise.all(writes);
+  }
+
+  #peek(lengthBytes: number): Buffer {
+    const joined = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
+    this.#pending = [joined];
+    return joined.subarray(0, lengthBytes);
+  }
+
+  #take(lengthBytes: number): Buffer | undefined {
+    if (this.#pendingBytes < lengthBytes) return undefined;
+    const joined = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
+    const taken = Buffer.from(joined.subarray(0, lengthBytes));
+    const rest = joined.subarray(lengthBytes);
+    this.#pending = rest.length > 0 ? [rest] : [];
+    this.#pendingBytes -= lengthBytes;
+    return taken;
+  }
+}
