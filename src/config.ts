@@ -142,9 +142,40 @@ const tapesSchema = z
     return { ...rest, sizeBytes };
   });
 
+/** Where archived tapes go (the virtual tape shelf, docs: aws-storage-gateway.md 1.4-1.6, 6). */
+const tapeArchiveSchema = z
+  .discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('local'),
+      path: z.string().min(1).optional().describe('directory of the embedded archive store; default <dataDir>/archive'),
+      retrievalDelayMs: z.number().int().nonnegative().default(0).describe('simulated time until a retrieval job completes'),
+    }),
+    z.strictObject({
+      type: z.literal('glacier'),
+      vault: z.string({ error: 'must name the Glacier vault' }).min(1, 'must not be empty'),
+      region: z.string().min(1).default('us-east-1'),
+      endpoint: z.string().url().optional().describe('Glacier-compatible endpoint; omit for AWS'),
+      accessKeyId: z.string().min(1).optional().describe('omit both keys to use the AWS default credential chain'),
+      secretAccessKey: z.string().min(1).optional(),
+    }),
+    z.strictObject({
+      type: z.literal('s3-archive'),
+      bucket: z.string({ error: 'must name the S3 bucket' }).min(1, 'must not be empty'),
+      region: z.string().min(1).default('us-east-1'),
+      endpoint: z.string().url().optional().describe('S3-compatible endpoint; omit for AWS'),
+      prefix: z.string().optional(),
+      forcePathStyle: z.boolean().optional(),
+      storageClass: z.enum(['GLACIER', 'DEEP_ARCHIVE']).default('GLACIER'),
+      accessKeyId: z.string().min(1).optional().describe('omit both keys to use the AWS default credential chain'),
+      secretAccessKey: z.string().min(1).optional(),
+    }),
+  ])
+  .prefault({ type: 'local' });
+
 const tapeLibrarySchema = z
   .strictObject({
     enabled: z.boolean().default(true),
+    archive: tapeArchiveSchema.describe('where exported tapes are archived (the virtual tape shelf)'),
     changerType: z.enum(CHANGER_TYPES).default('AWS-Gateway-VTL'),
     slots: z
       .strictObject({

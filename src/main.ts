@@ -10,6 +10,8 @@ import { softwareVersion } from './api/software-version.js';
 import type { Config, ListenAddress } from './config.js';
 import { GatewayError } from './gateway/gateway-error.js';
 import { GatewaySettings } from './gateway/gateway-settings.js';
+import { SnapshotScheduler } from './gateway/snapshot-scheduler.js';
+import { SnapshotService } from './gateway/snapshot-service.js';
 import { StorageService } from './gateway/storage-service.js';
 import { VOLUME_INQUIRY_IDENTITY } from './gateway/identity.js';
 import { VolumeRegistry } from './gateway/volume-registry.js';
@@ -17,6 +19,7 @@ import { VolumeService } from './gateway/volume-service.js';
 import { GatewayTargetRegistry, staticTargetRegistry } from './gateway/target-registry.js';
 import { createVtlTargets, type VtlTargets } from './gateway/vtl-targets.js';
 import { openTapeAdmin, type TapeAdmin } from './gateway/tape-admin.js';
+import { createConfiguredArchiveStore } from './gateway/tape-archive-store.js';
 import { storedChangerType } from './gateway/vtl-device-type.js';
 import type { GatewayLogger } from './log.js';
 import { openDatabase, type Database } from './store/database.js';
@@ -51,6 +54,17 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
     const settings = await GatewaySettings.open(db);
     const storage = await StorageService.start({ db, config, settings, log: log.child({ component: 'storage' }) });
     cleanups.push(() => storage.close());
+    // Closed before the storage engine (cleanups run in reverse): running snapshots finish first.
+    const snapshots = await SnapshotService.open({ db, engine: storage.engine, log: log.child({ component: 'snapshots' }) });
+    cleanups.push(() => snapshots.close());
+    const snapshotScheduler = await SnapshotScheduler.open({
+      db,
+      snapshots,
+      volumes: () => storage.engine.attachedVolumes().map((v) => v.volume),
+      log: log.child({ component: 'snapshots' }),
+    });
+    snapshotScheduler.start();
+    cleanups.push(() => snapshotScheduler.stop());
 
     const registry = await VolumeRegistry.open({
       db,
@@ -76,7 +90,17 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
       // (they stay in their drives across the restart), then the database closes.
       cleanups.push(() => vtl.close());
       targetSources.push(staticTargetRegistry(vtl.targets));
-      tapeAdmin = await openTapeAdmin({ vtl, db, configuredChangerType: config.tapeLibrary.changerType });
+      const admin = await openTapeAdmin({
+        vtl,
+        db,
+        configuredChangerType: config.tapeLibrary.changerType,
+        archiveStore: createConfiguredArchiveStore(config),
+        log: log.child({ component: 'tape-shelf' }),
+      });
+      // Stopped (cleanups run in reverse) before the library closes.
+      admin.archiver.start();
+      cleanups.push(() => admin.archiver.stop());
+      tapeAdmin = admin;
     }
 
     const server = new IscsiServer({
@@ -112,6 +136,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
         softwareVersion: softwareVersion(),
         ...(tapeAdmin !== undefined ? { tapes: tapeAdmin } : {}),
         storage,
+        snapshots: { service: snapshots, scheduler: snapshotScheduler },
       },
       log: log.child({ component: 'api' }),
     });

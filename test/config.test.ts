@@ -39,7 +39,7 @@ t.test('Config.Defaults', async (t) => {
     api: { listen: { host: '127.0.0.1', port: 8080 } },
     log: { level: 'info', format: 'human' },
     volumes: [],
-    tapeLibrary: { enabled: true, changerType: 'AWS-Gateway-VTL', tapes: [] },
+    tapeLibrary: { enabled: true, archive: { type: 'local', retrievalDelayMs: 0 }, changerType: 'AWS-Gateway-VTL', tapes: [] },
     objectStore: { type: 'local' },
     cache: { sizeBytes: 16 * 2 ** 30 },
     uploadBuffer: { sizeBytes: 8 * 2 ** 30, holdMs: 5000 },
@@ -60,6 +60,7 @@ t.test('Config.TapeLibrary: changer type, slots, tapes and flags', async (t) => 
   );
   t.same(config.tapeLibrary, {
     enabled: true,
+    archive: { type: 'local', retrievalDelayMs: 0 },
     changerType: 'STK-L700',
     slots: { storage: 100, importExport: 10 },
     tapes: [
@@ -73,6 +74,7 @@ t.test('Config.TapeLibrary: changer type, slots, tapes and flags', async (t) => 
   );
   t.same(flags.tapeLibrary, {
     enabled: true,
+    archive: { type: 'local', retrievalDelayMs: 0 },
     changerType: 'IBM-03584L32-0402',
     slots: { storage: 50, importExport: 5 },
     tapes: [
@@ -118,6 +120,30 @@ t.test('Config.TapeLibrary.Errors: each names its key or flag', async (t) => {
   t.same(errors({}, { tapeSlots: '100' }), ['config error: --tape-slots "100": expected STORAGE:IE, e.g. 100:10']);
   t.same(errors({}, { changerType: 'stk' }), [
     'config error: tapeLibrary.changerType: invalid option: expected one of "STK-L700"|"AWS-Gateway-VTL"|"IBM-03584L32-0402"',
+  ]);
+});
+
+t.test('Config.TapeArchive: local (default), glacier, s3-archive; errors name the key', async (t) => {
+  t.same(resolveConfig({ tapeLibrary: { archive: { type: 'local', path: '/srv/archive', retrievalDelayMs: 5000 } } }, {}).tapeLibrary.archive, {
+    type: 'local',
+    path: '/srv/archive',
+    retrievalDelayMs: 5000,
+  });
+  t.same(resolveConfig({ tapeLibrary: { archive: { type: 'glacier', vault: 'tapes', endpoint: 'http://127.0.0.1:9000' } } }, {}).tapeLibrary.archive, {
+    type: 'glacier',
+    vault: 'tapes',
+    region: 'us-east-1',
+    endpoint: 'http://127.0.0.1:9000',
+  });
+  t.same(resolveConfig({ tapeLibrary: { archive: { type: 's3-archive', bucket: 'vts', storageClass: 'DEEP_ARCHIVE' } } }, {}).tapeLibrary.archive, {
+    type: 's3-archive',
+    bucket: 'vts',
+    region: 'us-east-1',
+    storageClass: 'DEEP_ARCHIVE',
+  });
+  t.same(errors({ tapeLibrary: { archive: { type: 'glacier' } } }), ['config error: tapeLibrary.archive.vault: must name the Glacier vault']);
+  t.same(errors({ tapeLibrary: { archive: { type: 's3-archive', bucket: 'vts', storageClass: 'STANDARD' } } }), [
+    'config error: tapeLibrary.archive.storageClass: invalid option: expected one of "GLACIER"|"DEEP_ARCHIVE"',
   ]);
 });
 

@@ -2,6 +2,8 @@
 // AWS-compatible endpoint and the REST API, and the identity that goes into ARNs.
 
 import type { GatewaySettings } from '../gateway/gateway-settings.js';
+import type { SnapshotScheduler } from '../gateway/snapshot-scheduler.js';
+import type { SnapshotService } from '../gateway/snapshot-service.js';
 import type { StorageService } from '../gateway/storage-service.js';
 import type { TapeAdmin } from '../gateway/tape-admin.js';
 import type { VolumeService } from '../gateway/volume-service.js';
@@ -24,6 +26,8 @@ export interface AdminDeps {
   softwareVersion: string;
   /** The virtual tape library, when it is enabled (tape operations answer NotSupported otherwise). */
   tapes?: TapeAdmin;
+  /** Volume snapshots and their schedules (snapshot operations answer NotSupported without). */
+  snapshots?: { service: SnapshotService; scheduler: SnapshotScheduler };
   /** The storage engine (cache, upload buffer, uploader), for /metrics. */
   storage?: Pick<StorageService, 'counters'>;
 }

@@ -23,7 +23,11 @@ export type GatewayErrorCode = 'GW_VOLUME_SHRINK' | 'GW_VOLUME_TYPE_CHANGED' | '
   | 'GW_POOL_NOT_FOUND'
   | 'GW_POOL_EXISTS'
   | 'GW_POOL_IN_USE'
-  | 'GW_POOL_INVALID_ARGUMENT';
+  | 'GW_POOL_INVALID_ARGUMENT'
+  // snapshots (src/gateway/snapshot-service.ts)
+  | 'GW_SNAPSHOT_NOT_FOUND'
+  | 'GW_SNAPSHOT_INVALID_ARGUMENT'
+  | 'GW_SNAPSHOT_INVALID_STATE';
 
 export class GatewayError extends Error {
   readonly code: GatewayErrorCode;

@@ -80,8 +80,9 @@ export class VolumeService {
     return [...new Set(this.sessions(volumeName).map((s) => s.initiatorName))].sort();
   }
 
-  /** Creates a volume (durably, in the catalog) and serves it at once. */
-  create(input: { name: string; type: VolumeType; sizeBytes: number }): Promise<ServedVolumeView> {
+  /** Creates a volume (durably, in the catalog) and serves it at once. `prepare` runs before the
+   *  record is written and the volume served (a volume restored from a snapshot gets its chunks). */
+  create(input: { name: string; type: VolumeType; sizeBytes: number; prepare?: (record: VolumeRecord) => Promise<void> }): Promise<ServedVolumeView> {
     return this.serialized(async () => {
       const { db, registry, log } = this.deps;
       if (!VOLUME_NAME_PATTERN.test(input.name)) {
@@ -117,6 +118,7 @@ export class VolumeService {
       };
       // Blocks a crash left behind under this id (a deleted volume's) must not show through.
       await clearVolumeBlocks(db, record.id);
+      await input.prepare?.(record);
       await putVolume(db, record);
       const view = registry.addVolume(record);
       log.info('volume created', { volume: record.name, type: record.type, size: formatSize(record.sizeBytes), serial });

@@ -34,7 +34,9 @@ import {
   sha256,
   stateOp,
   storageEngineOf,
+  type CapturedObjectChunk,
   type EngineVolume,
+  type ObjectChunkCapture,
   type ObjectChunkState,
   type StorageEngine,
 } from './storage-engine.js';
@@ -83,6 +85,9 @@ export class LevelBlockStore implements BlockBackend, EngineVolume {
   /** Cached volume: object chunks being read (never evicted while pinned). */
   private readonly pins = new Map<number, number>();
   private readonly cached: boolean;
+  /** Object chunks may be absent locally and fetched on use: a cached volume, or a volume restored
+   *  from a snapshot (stored volumes fetch each chunk once; only cached ones evict). */
+  private readonly lazy: boolean;
   /** Object chunk after the last read of a cached volume (read-ahead detection). */
   private nextSequentialObjectChunk = -1;
 
@@ -105,6 +110,7 @@ export class LevelBlockStore implements BlockBackend, EngineVolume {
     this.engine = engine;
     this.cached = engine !== null && record.type === 'cached';
     this.states = engine?.statesOf(record.id) ?? new Map();
+    this.lazy = this.cached || (engine !== null && [...this.states.values()].some((state) => !state.resident));
     engine?.attach(this);
     if (this.cached && engine !== null) {
       for (const [objectChunkIndex, state] of this.states) if (state.resident) engine.cache.touch(this, objectChunkIndex);
@@ -139,7 +145,7 @@ export class LevelBlockStore implements BlockBackend, EngineVolume {
 
   async read(lba: number, blockCount: number): Promise<Buffer> {
     this.checkRange(lba, blockCount);
-    if (!this.cached || blockCount === 0) return this.readLocal(lba, blockCount);
+    if (!this.lazy || blockCount === 0) return this.readLocal(lba, blockCount);
     const spans = this.spans(lba, blockCount);
     const firstObject = this.objectChunkOf(spans[0].chunkIndex);
     const endObject = this.objectChunkOf(spans[spans.length - 1].chunkIndex) + 1;
@@ -148,9 +154,12 @@ export class LevelBlockStore implements BlockBackend, EngineVolume {
     try {
       const missing = objectChunks.filter((c) => !this.isResident(c));
       const cache = this.engine!.cache;
-      if (missing.length === 0) cache.hits++;
-      else await this.withObjectChunkLocks(missing[0]!, missing[missing.length - 1]! + 1, () => this.faultIn(missing));
-      for (const c of objectChunks) if (this.states.has(c)) cache.touch(this, c);
+      if (missing.length === 0) {
+        if (this.cached) cache.hits++;
+      } else {
+        await this.withObjectChunkLocks(missing[0]!, missing[missing.length - 1]! + 1, () => this.faultIn(missing));
+      }
+      if (this.cached) for (const c of objectChunks) if (this.states.has(c)) cache.touch(this, c);
       if (firstObject === this.nextSequentialObjectChunk || firstObject === this.nextSequentialObjectChunk - 1) {
         this.readAhead(endObject);
       }
@@ -287,7 +296,7 @@ export class LevelBlockStore implements BlockBackend, EngineVolume {
     }
     // Cached volume: an evicted object chunk is mapped (its data is in the object store), whatever
     // Level holds — GET LBA STATUS must not tell an LBPRZ initiator that it reads as zeros.
-    const evicted = this.cached ? this.evictedChunkIndexes(firstChunk, endChunk) : [];
+    const evicted = this.lazy ? this.evictedChunkIndexes(firstChunk, endChunk) : [];
     if (pending.size === 0 && evicted.length === 0) return indexes;
     for (const [chunkIndex, mapped] of pending) if (mapped) indexes.push(chunkIndex);
     return [...new Set([...indexes, ...evicted])].sort((a, b) => a - b);
@@ -331,7 +340,7 @@ export class LevelBlockStore implements BlockBackend, EngineVolume {
     let committed: Promise<void>;
     try {
       // A partial rewrite or an UNMAP of an evicted chunk must start from its uploaded content.
-      if (this.cached) await this.faultIn(range(this.objectChunkOf(lockFirst), this.objectChunkOf(lockEnd - 1) + 1));
+      if (this.lazy) await this.faultIn(range(this.objectChunkOf(lockFirst), this.objectChunkOf(lockEnd - 1) + 1));
       const spans = await selectSpans();
       if (spans.length === 0) return;
       const objectChunks = [...new Set(spans.map((span) => this.objectChunkOf(span.chunkIndex)))];
@@ -440,7 +449,10 @@ export class LevelBlockStore implements BlockBackend, EngineVolume {
       if (this.cached) engine.cache.forget(this.record.id, objectChunkIndex);
       ops.push(stateOp(this.record.id, objectChunkIndex, null));
     } else {
-      const state = { sha256: chunkSha256, resident: true };
+      // Unchanged content restored from a snapshot stays in the snapshot's objects (not re-uploaded).
+      const previous = this.states.get(objectChunkIndex);
+      const state: ObjectChunkState = { sha256: chunkSha256, resident: true };
+      if (previous?.sourceVolumeId !== undefined && previous.sha256.equals(chunkSha256)) state.sourceVolumeId = previous.sourceVolumeId;
       this.states.set(objectChunkIndex, state);
       ops.push(stateOp(this.record.id, objectChunkIndex, state));
     }
@@ -451,6 +463,66 @@ export class LevelBlockStore implements BlockBackend, EngineVolume {
 
   uploadedChunks(): Array<[number, Buffer]> {
     return [...this.states].map(([index, state]): [number, Buffer] => [index, state.sha256]).sort((a, b) => a[0] - b[0]);
+  }
+
+  // ---- snapshots ----
+
+  /** The volume's content at this instant (docs/storage-engine.md "Snapshots"): the Level iterator
+   *  and the copy of the uploaded states are taken synchronously in this call, so every write
+   *  acknowledged before it is included and none started after it. Yields each object chunk
+   *  holding data, in index order: its bytes, or — for a chunk not resident locally — the
+   *  SHA-256 of its stored object and the volume owning that object. All-zero chunks are skipped. */
+  captureObjectChunks(): ObjectChunkCapture {
+    const iterator = this.db.level.iterator(volumeBlockRange(this.record.id));
+    const states = new Map(this.states);
+    const volumeId = this.record.id;
+    const objectChunkBytes = this.chunksPerObjectChunk * this.chunkSizeBytes;
+    const volumeBytes = this.blockCount() * this.blockSize;
+    const objectChunkOf = (chunkIndex: number): number => this.objectChunkOf(chunkIndex);
+    const chunkSizeBytes = this.chunkSizeBytes;
+    const chunksPerObjectChunk = this.chunksPerObjectChunk;
+    async function* generate(): AsyncGenerator<CapturedObjectChunk> {
+      const remote = [...states].filter(([, state]) => !state.resident).sort((a, b) => a[0] - b[0]);
+      let remoteAt = 0;
+      function* remoteBefore(endObjectChunk: number): Generator<CapturedObjectChunk> {
+        while (remoteAt < remote.length && remote[remoteAt]![0] < endObjectChunk) {
+          const [objectChunkIndex, state] = remote[remoteAt++]!;
+          yield { objectChunkIndex, sha256: state.sha256, sourceVolumeId: state.sourceVolumeId ?? volumeId };
+        }
+      }
+      type Assembling = { objectChunkIndex: number; data: Buffer };
+      let current = null as Assembling | null;
+      const finish = (): CapturedObjectChunk | null => {
+        if (current === null || isAllZeros(current.data)) return null;
+        return { objectChunkIndex: current.objectChunkIndex, data: current.data };
+      };
+      try {
+        for await (const [key, value] of iterator) {
+          const { chunkIndex } = decodeBlockKey(key);
+          const objectChunkIndex = objectChunkOf(chunkIndex);
+          if (states.get(objectChunkIndex)?.resident === false) continue; // its object is the content
+          if (current?.objectChunkIndex !== objectChunkIndex) {
+            const done = finish();
+            if (done !== null) yield done;
+            yield* remoteBefore(objectChunkIndex);
+            const startBytes: number = objectChunkIndex * objectChunkBytes;
+            current = { objectChunkIndex, data: Buffer.alloc(Math.min(objectChunkBytes, volumeBytes - startBytes)) };
+          }
+          const offsetBytes = (chunkIndex - objectChunkIndex * chunksPerObjectChunk) * chunkSizeBytes;
+          value.copy(current.data, offsetBytes, 0, Math.min(chunkSizeBytes, current.data.length - offsetBytes));
+        }
+        const done = finish();
+        if (done !== null) yield done;
+        yield* remoteBefore(Number.MAX_SAFE_INTEGER);
+      } finally {
+        await iterator.close();
+      }
+    }
+    const chunks = generate();
+    return {
+      [Symbol.asyncIterator]: () => chunks,
+      close: () => iterator.close(),
+    };
   }
 
   // ---- cached volumes ----
@@ -466,7 +538,7 @@ export class LevelBlockStore implements BlockBackend, EngineVolume {
       const first = objectChunkIndex * this.chunksPerObjectChunk;
       const ops: BatchOp[] = [];
       for (let c = first; c < first + this.chunksPerObjectChunk; c++) ops.push({ type: 'del', key: blockKey(this.record.id, c) });
-      const evicted = { sha256: state.sha256, resident: false };
+      const evicted: ObjectChunkState = { ...state, resident: false };
       ops.push(stateOp(this.record.id, objectChunkIndex, evicted));
       this.states.set(objectChunkIndex, evicted);
       try {
@@ -489,7 +561,7 @@ export class LevelBlockStore implements BlockBackend, EngineVolume {
     for (const objectChunkIndex of objectChunks) {
       const state = this.states.get(objectChunkIndex);
       if (state === undefined || state.resident) continue;
-      const key = chunkObjectKey(this.record.id, objectChunkIndex, state.sha256.toString('hex'));
+      const key = chunkObjectKey(state.sourceVolumeId ?? this.record.id, objectChunkIndex, state.sha256.toString('hex'));
       let data: Buffer;
       try {
         await engine.downloadLimiter?.acquire(OBJECT_CHUNK_SIZE_BYTES);
@@ -515,12 +587,14 @@ export class LevelBlockStore implements BlockBackend, EngineVolume {
           ops.push({ type: 'put', key: blockKey(this.record.id, first + i), value: padded });
         }
       }
-      const resident = { sha256: state.sha256, resident: true };
+      const resident: ObjectChunkState = { ...state, resident: true };
       ops.push(stateOp(this.record.id, objectChunkIndex, resident));
       await this.db.groupCommit.commit(ops);
       this.states.set(objectChunkIndex, resident);
-      engine.cache.misses++;
-      engine.cache.touch(this, objectChunkIndex);
+      if (this.cached) {
+        engine.cache.misses++;
+        engine.cache.touch(this, objectChunkIndex);
+      }
     }
   }
 
@@ -559,7 +633,7 @@ export class LevelBlockStore implements BlockBackend, EngineVolume {
 
   /** Cached volumes lock whole object chunks (fault-in and eviction work on whole object chunks). */
   private lockRange(firstChunk: number, endChunk: number): [number, number] {
-    if (!this.cached) return [firstChunk, endChunk];
+    if (!this.lazy) return [firstChunk, endChunk];
     const n = this.chunksPerObjectChunk;
     return [Math.floor(firstChunk / n) * n, Math.ceil(endChunk / n) * n];
   }

@@ -22,6 +22,9 @@ export const OBJECT_CHUNK_SIZE_BYTES = 1024 * 1024;
 export interface ObjectChunkState {
   sha256: Buffer;
   resident: boolean;
+  /** The volume whose chunk objects hold this content, when not this one (a volume restored from
+   *  a snapshot reads the snapshot's objects until it rewrites the chunk). */
+  sourceVolumeId?: number;
 }
 
 /** Bandwidth limiting for transfers (rate-limiter.ts implements it in the gateway layer). */
@@ -46,7 +49,20 @@ export interface EngineVolume {
   adoptUntrackedChunks(): Promise<number>;
   /** Every uploaded chunk: [objectChunkIndex, sha256], in index order. */
   uploadedChunks(): Array<[number, Buffer]>;
+  /** The volume's content at the instant of the call (snapshots; LevelBlockStore documents it). */
+  captureObjectChunks(): ObjectChunkCapture;
 }
+
+/** A point-in-time capture: iterate it once; close() releases it (idempotent, also when it was
+ *  never iterated). */
+export interface ObjectChunkCapture extends AsyncIterable<CapturedObjectChunk> {
+  close(): Promise<void>;
+}
+
+/** One object chunk of a point-in-time capture: its bytes, or the stored object holding them. */
+export type CapturedObjectChunk =
+  | { objectChunkIndex: number; data: Buffer }
+  | { objectChunkIndex: number; sha256: Buffer; sourceVolumeId: number };
 
 export interface StorageEngineOptions {
   objectStore: ObjectStore;
@@ -137,6 +153,25 @@ export class StorageEngine {
     }
   }
 
+  /** A volume created from a snapshot, before its block store is built: every chunk of the
+   *  snapshot becomes an evicted (non-resident) chunk whose content the store fetches on first
+   *  use from the snapshot's objects (docs/storage-engine.md "Snapshots"). Durable on return. */
+  async seedVolume(volumeId: number, chunks: ReadonlyArray<{ objectChunkIndex: number; sha256: Buffer; sourceVolumeId: number }>): Promise<void> {
+    const states = this.statesOf(volumeId);
+    let ops: BatchOp[] = [];
+    for (const chunk of chunks) {
+      const state: ObjectChunkState = { sha256: chunk.sha256, resident: false };
+      if (chunk.sourceVolumeId !== volumeId) state.sourceVolumeId = chunk.sourceVolumeId;
+      states.set(chunk.objectChunkIndex, state);
+      ops.push(stateOp(volumeId, chunk.objectChunkIndex, state));
+      if (ops.length >= 1024) {
+        await this.db.groupCommit.commit(ops);
+        ops = [];
+      }
+    }
+    if (ops.length > 0) await this.db.groupCommit.commit(ops);
+  }
+
   onAttach(listener: (volume: EngineVolume) => void): () => void {
     this.attachListeners.add(listener);
     return () => {
@@ -148,11 +183,19 @@ export class StorageEngine {
 export function stateOp(volumeId: number, objectChunkIndex: number, state: ObjectChunkState | null): BatchOp {
   const key = objectChunkKey(KeySpace.OBJECT, volumeId, objectChunkIndex);
   if (state === null) return { type: 'del', key };
-  return { type: 'put', key, value: Buffer.concat([state.sha256, Buffer.of(state.resident ? RESIDENT_FLAG : 0)]) };
+  const parts = [state.sha256, Buffer.of(state.resident ? RESIDENT_FLAG : 0)];
+  if (state.sourceVolumeId !== undefined) {
+    const source = Buffer.alloc(4);
+    source.writeUInt32BE(state.sourceVolumeId);
+    parts.push(source);
+  }
+  return { type: 'put', key, value: Buffer.concat(parts) };
 }
 
 function decodeState(value: Buffer): ObjectChunkState {
-  return { sha256: Buffer.from(value.subarray(0, 32)), resident: ((value[32] ?? 0) & RESIDENT_FLAG) !== 0 };
+  const state: ObjectChunkState = { sha256: Buffer.from(value.subarray(0, 32)), resident: ((value[32] ?? 0) & RESIDENT_FLAG) !== 0 };
+  if (value.length >= 37) state.sourceVolumeId = value.readUInt32BE(33);
+  return state;
 }
 
 export function sha256(data: Buffer): Buffer {

@@ -162,13 +162,19 @@ t.test('Rest.OpenApi: a structurally valid OpenAPI 3 document generated from the
   t.same(validateOpenApi(doc), []);
   const paths = doc.paths as Record<string, Record<string, { requestBody?: { content: Record<string, { schema: Record<string, unknown> }> } }>>;
   t.same(Object.keys(paths).sort(), [
+    '/v1/archives',
+    '/v1/archives/{barcode}',
     '/v1/gateway',
     '/v1/library',
     '/v1/pools',
     '/v1/pools/{poolId}',
     '/v1/sessions',
+    '/v1/snapshots',
+    '/v1/snapshots/{snapshotId}',
     '/v1/tapes',
     '/v1/tapes/{barcode}',
+    '/v1/tapes/{barcode}/cancel-archival',
+    '/v1/tapes/{barcode}/retrieve',
     '/v1/volumes',
     '/v1/volumes/{name}',
   ]);

@@ -11,6 +11,7 @@ import { IscsiServer } from '../../iscsi/server.js';
 import { buildApp } from '../../src/api/app.js';
 import type { AdminDeps } from '../../src/api/admin-deps.js';
 import { resolveConfig } from '../../src/config.js';
+import { LocalArchiveStore } from '../../src/cloud/local-archive-store.js';
 import { GatewaySettings } from '../../src/gateway/gateway-settings.js';
 import { VOLUME_INQUIRY_IDENTITY } from '../../src/gateway/identity.js';
 import { VolumeRegistry } from '../../src/gateway/volume-registry.js';
@@ -53,6 +54,8 @@ export async function startAdminGateway(
     otherTargets?: string[];
     /** Serve the tape library too, with this many storage and import/export slots. */
     tapes?: { storageSlots: number; importExportSlots: number };
+    /** The tape archiver's clock (retention locks); the archiver is not started: call runOnce(). */
+    now?: () => number;
   } = {},
 ): Promise<AdminGateway> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'shelfgate-api-')));
@@ -97,7 +100,18 @@ export async function startAdminGateway(
     ...(opts.token !== undefined ? { token: opts.token } : {}),
     iscsiPortal: () => portal,
     softwareVersion: '0.1.0',
-    ...(vtl !== undefined ? { tapes: await openTapeAdmin({ vtl, db, configuredChangerType: config.tapeLibrary.changerType }) } : {}),
+    ...(vtl !== undefined
+      ? {
+          tapes: await openTapeAdmin({
+            vtl,
+            db,
+            configuredChangerType: config.tapeLibrary.changerType,
+            archiveStore: new LocalArchiveStore({ directory: join(dataDir, 'archive') }),
+            log,
+            ...(opts.now !== undefined ? { now: opts.now } : {}),
+          }),
+        }
+      : {}),
   };
   const app = buildApp({ volumes: () => registry.volumes(), sessions: () => server.sessionsInfo(), admin, log });
   let endpoint = '';

@@ -15,7 +15,9 @@ export type AwsErrorCode =
   | 'MaximumVolumeCountExceeded'
   | 'NotSupported'
   | 'TapeCartridgeNotFound'
-  | 'MaximumTapeCartridgeCountExceeded';
+  | 'MaximumTapeCartridgeCountExceeded'
+  | 'SnapshotIdInvalid'
+  | 'SnapshotScheduleNotFound';
 
 export class AwsApiError extends Error {
   readonly statusCode: number;
@@ -77,6 +79,12 @@ const GATEWAY_ERROR_CODES: Partial<Record<GatewayErrorCode, AwsErrorCode>> = {
   GW_POOL_EXISTS: 'InvalidParameters',
   GW_POOL_IN_USE: 'InvalidParameters',
   GW_POOL_INVALID_ARGUMENT: 'InvalidParameters',
+  // Retention lock / DEEP_ARCHIVE -> GLACIER: AWS refuses with InvalidGatewayRequestException too.
+  GW_TAPE_RETENTION_LOCKED: 'InvalidParameters',
+  GW_TAPE_POOL_MOVE_REFUSED: 'InvalidParameters',
+  GW_SNAPSHOT_NOT_FOUND: 'SnapshotIdInvalid',
+  GW_SNAPSHOT_INVALID_ARGUMENT: 'InvalidParameters',
+  GW_SNAPSHOT_INVALID_STATE: 'InvalidParameters',
 };
 
 /** A domain error as AWS reports it; anything unexpected is an InternalServerError (500). */

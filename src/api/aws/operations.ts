@@ -12,6 +12,7 @@ import { invalidGatewayRequest } from './aws-error.js';
 import { paginate } from './pagination.js';
 import { operation, type AwsOperation } from './router.js';
 import * as shape from './shapes.js';
+import { snapshotOperations, snapshotsOf, snapshotToRestore } from './snapshot-operations.js';
 import { tapeOperations } from './tape-operations.js';
 
 /** Our gateway serves stored volumes (and, until the S3 engine lands, cached ones from the same
@@ -82,17 +83,22 @@ export function storageGatewayOperations(deps: AdminDeps): Record<string, AwsOpe
     input: { GatewayARN: string; TargetName: string; SnapshotId?: string | undefined; KMSEncrypted?: boolean | undefined },
     type: 'stored' | 'cached',
     size: { bytes: number; field: string },
+    sourceVolume?: ServedVolumeView,
   ) => {
     checkGateway(input.GatewayARN);
     const sizeProblem = volumeSizeProblem(type, size.bytes);
     if (sizeProblem !== undefined) throw invalidGatewayRequest('InvalidParameters', `${size.field}: ${sizeProblem}`, { field: size.field });
-    if (input.SnapshotId !== undefined) {
-      throw invalidGatewayRequest('NotSupported', 'SnapshotId: snapshots arrive with the S3 storage engine', { field: 'SnapshotId' });
-    }
     if (input.KMSEncrypted === true) {
       throw invalidGatewayRequest('NotSupported', 'KMSEncrypted: KMS encryption is not supported', { field: 'KMSEncrypted' });
     }
-    const volume = await deps.volumes.create({ name: input.TargetName, type, sizeBytes: size.bytes });
+    // A volume from a snapshot (or a clone) reads the snapshot's chunk objects lazily.
+    const snapId = await snapshotToRestore(deps, { snapshotId: input.SnapshotId, sourceVolume, sizeBytes: size.bytes });
+    const volume = await deps.volumes.create({
+      name: input.TargetName,
+      type,
+      sizeBytes: size.bytes,
+      ...(snapId !== undefined ? { prepare: (record) => snapshotsOf(deps).service.restoreInto(snapId, record.id, record.sizeBytes) } : {}),
+    });
     return { VolumeARN: arns.volume(volume.serial), TargetARN: arns.target(volume.targetName) };
   };
   const rateLimit = () => {
@@ -108,6 +114,7 @@ export function storageGatewayOperations(deps: AdminDeps): Record<string, AwsOpe
 
   return {
     ...tapeOperations({ deps, arns, checkGateway, portalAddress: () => advertisedAddress(deps.iscsiPortal().host) }),
+    ...snapshotOperations({ deps, arns, checkGateway, volumeByArn }),
 
     DescribeGatewayInformation: operation(shape.GatewayInput, async (input) => {
       checkGateway(input.GatewayARN);
@@ -172,10 +179,11 @@ export function storageGatewayOperations(deps: AdminDeps): Record<string, AwsOpe
     }),
 
     CreateCachediSCSIVolume: operation(shape.CreateCachediSCSIVolumeInput, async (input) => {
-      if (input.SourceVolumeARN !== undefined) {
-        throw invalidGatewayRequest('NotSupported', 'SourceVolumeARN: cloning arrives with the S3 storage engine', { field: 'SourceVolumeARN' });
+      if (input.SourceVolumeARN !== undefined && input.SnapshotId !== undefined) {
+        throw invalidGatewayRequest('InvalidParameters', 'SnapshotId and SourceVolumeARN are mutually exclusive', { field: 'SourceVolumeARN' });
       }
-      return createVolume(input, 'cached', { bytes: input.VolumeSizeInBytes, field: 'VolumeSizeInBytes' });
+      const source = input.SourceVolumeARN !== undefined ? volumeByArn(input.SourceVolumeARN) : undefined;
+      return createVolume(input, 'cached', { bytes: input.VolumeSizeInBytes, field: 'VolumeSizeInBytes' }, source);
     }),
 
     DeleteVolume: operation(shape.VolumeInput, async (input) => {

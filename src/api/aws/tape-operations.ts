@@ -2,9 +2,11 @@
 // the tape library's services. Field names and shapes follow the AWS API reference exactly.
 
 import { createHash } from 'node:crypto';
-import type { TapeAdmin } from '../../gateway/tape-admin.js';
+import { shelvedTapes, type TapeAdmin } from '../../gateway/tape-admin.js';
 import type { TapePool } from '../../gateway/tape-pools.js';
 import type { TapeInfo } from '../../gateway/tape-service.js';
+import { TapeStatus } from '../../gateway/tape-status.js';
+import type { TapeShelfRecord } from '../../store/tape-shelf-store.js';
 import { CHANGER_PERSONALITIES, changerTargetName, DRIVE_COUNT, driveTargetName } from '../../gateway/vtl-targets.js';
 import { ibmUlt3580Td5 } from '../../../iscsi/scsi/personalities/ibm-ult3580-td5.js';
 import type { AdminDeps } from '../admin-deps.js';
@@ -57,9 +59,35 @@ export function tapeOperations(ctx: TapeOperationContext): Record<string, AwsOpe
       TapeSizeInBytes: tape.sizeBytes,
       TapeStatus: tape.status,
       ...(drive !== undefined ? { VTLDevice: arns.vtlDevice('TAPEDRIVE', drive) } : {}),
+      ...progressOf(tapes, tape.barcode),
       TapeUsedInBytes: tape.usedBytes,
       ...(tape.poolId !== undefined ? { PoolId: tape.poolId } : {}),
       Worm: tape.worm,
+    };
+  };
+  /** AWS: Progress (percent) while ARCHIVING or RETRIEVING. */
+  const progressOf = (tapes: TapeAdmin, barcode: string): { Progress?: number } => {
+    const progress = tapes.archiver.progress(barcode);
+    return progress !== undefined ? { Progress: progress } : {};
+  };
+  const archiveShape = (record: TapeShelfRecord, tape: TapeInfo) => {
+    const seconds = (iso: string | undefined) => (iso !== undefined ? { value: Date.parse(iso) / 1000 } : undefined);
+    const completion = seconds(record.archivedAt);
+    const retention = seconds(record.retentionStartDate);
+    const inLibrary = tape.status === TapeStatus.RETRIEVING || tape.status === TapeStatus.RETRIEVED;
+    return {
+      TapeARN: arns.tape(record.barcode),
+      TapeBarcode: record.barcode,
+      TapeCreatedDate: Date.parse(tape.createdAt) / 1000,
+      TapeSizeInBytes: record.sizeBytes,
+      ...(completion !== undefined ? { CompletionTime: completion.value } : {}),
+      ...(inLibrary ? { RetrievedTo: arns.gateway } : {}),
+      TapeStatus: tape.status,
+      TapeUsedInBytes: record.manifest?.dataBytes ?? tape.usedBytes,
+      PoolId: record.poolId,
+      Worm: record.worm,
+      ...(retention !== undefined ? { RetentionStartDate: retention.value } : {}),
+      PoolEntryDate: Date.parse(record.poolEntryDate) / 1000,
     };
   };
   const tapeInfoShape = (tape: TapeInfo) => ({
@@ -169,6 +197,49 @@ export function tapeOperations(ctx: TapeOperationContext): Record<string, AwsOpe
       // Retention locks apply to archived tapes (issue 4); a tape in the library has none yet, so
       // BypassGovernanceRetention changes nothing here.
       await tapes.service.deleteTape(barcode);
+      return { TapeARN: input.TapeARN };
+    }),
+
+    DescribeTapeArchives: operation(shape.DescribeTapeArchivesInput, async (input) => {
+      const tapes = library();
+      const wanted = input.TapeARNs === undefined ? undefined : new Set(input.TapeARNs.map((arn) => arns.tapeBarcodeOf(arn)));
+      const archives = (await shelvedTapes(tapes))
+        .filter(({ record }) => wanted === undefined || wanted.has(record.barcode))
+        .map(({ record, tape }) => archiveShape(record, tape));
+      const { page, marker } = paginate(archives, (a) => a.TapeARN, input);
+      return { TapeArchives: page, ...(marker !== undefined ? { Marker: marker } : {}) };
+    }),
+
+    RetrieveTapeArchive: operation(shape.RetrieveTapeArchiveInput, async (input) => {
+      ctx.checkGateway(input.GatewayARN);
+      await library().archiver.retrieveTapeArchive(barcodeOf(input.TapeARN));
+      return { TapeARN: input.TapeARN };
+    }),
+
+    CancelArchival: operation(shape.CancelArchivalInput, async (input) => {
+      ctx.checkGateway(input.GatewayARN);
+      await library().archiver.cancelArchival(barcodeOf(input.TapeARN));
+      return { TapeARN: input.TapeARN };
+    }),
+
+    CancelRetrieval: operation(shape.CancelRetrievalInput, async (input) => {
+      ctx.checkGateway(input.GatewayARN);
+      await library().archiver.cancelRetrieval(barcodeOf(input.TapeARN));
+      return { TapeARN: input.TapeARN };
+    }),
+
+    DeleteTapeArchive: operation(shape.DeleteTapeArchiveInput, async (input) => {
+      const tapes = library();
+      const barcode = barcodeOf(input.TapeARN);
+      await tapes.archiver.deleteTapeArchive(barcode, { bypassGovernanceRetention: input.BypassGovernanceRetention === true });
+      return { TapeARN: input.TapeARN };
+    }),
+
+    AssignTapePool: operation(shape.AssignTapePoolInput, async (input) => {
+      const tapes = library();
+      const barcode = barcodeOf(input.TapeARN);
+      checkOptions({ PoolId: input.PoolId }, tapes);
+      await tapes.archiver.assignTapePool(barcode, input.PoolId, { bypassGovernanceRetention: input.BypassGovernanceRetention === true });
       return { TapeARN: input.TapeARN };
     }),
 

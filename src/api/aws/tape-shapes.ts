@@ -83,3 +83,15 @@ export const CreateTapePoolInput = z.object({
 });
 
 export const DeleteTapePoolInput = z.object({ PoolARN });
+
+export const DescribeTapeArchivesInput = z.object({ TapeARNs: z.array(TapeARN).optional(), Marker: Marker.optional(), Limit: Limit.optional() });
+
+export const RetrieveTapeArchiveInput = z.object({ TapeARN, GatewayARN });
+
+export const CancelArchivalInput = z.object({ GatewayARN, TapeARN });
+
+export const CancelRetrievalInput = z.object({ GatewayARN, TapeARN });
+
+export const DeleteTapeArchiveInput = z.object({ TapeARN, BypassGovernanceRetention: z.boolean().optional() });
+
+export const AssignTapePoolInput = z.object({ TapeARN, PoolId, BypassGovernanceRetention: z.boolean().optional() });

@@ -11,6 +11,7 @@ import { parseSize } from '../../size.js';
 import type { AdminDeps } from '../admin-deps.js';
 import { GatewayArns } from '../aws/arn.js';
 import * as schema from './schemas.js';
+import { snapshotRoutes } from './snapshot-routes.js';
 import { tapeRoutes } from './tape-routes.js';
 
 export interface RestRoute {
@@ -54,6 +55,11 @@ const GATEWAY_ERROR_STATUS: Partial<Record<GatewayErrorCode, number>> = {
   GW_POOL_EXISTS: 409,
   GW_POOL_IN_USE: 409,
   GW_POOL_INVALID_ARGUMENT: 400,
+  GW_TAPE_RETENTION_LOCKED: 409,
+  GW_TAPE_POOL_MOVE_REFUSED: 409,
+  GW_SNAPSHOT_NOT_FOUND: 404,
+  GW_SNAPSHOT_INVALID_ARGUMENT: 400,
+  GW_SNAPSHOT_INVALID_STATE: 409,
 };
 
 export function restRoutes(deps: AdminDeps): RestRoute[] {
@@ -110,7 +116,15 @@ export function restRoutes(deps: AdminDeps): RestRoute[] {
         } catch (err) {
           throw new RestError(400, 'INVALID_PARAMETER', `size: ${(err as Error).message}`);
         }
-        const volume = await deps.volumes.create({ name: input.name, type: input.type, sizeBytes });
+        const snapshots = deps.snapshots?.service;
+        if (input.snapshotId !== undefined && snapshots === undefined) throw new RestError(501, 'NOT_SUPPORTED', 'snapshots need the storage engine');
+        const snapshotId = input.snapshotId;
+        const volume = await deps.volumes.create({
+          name: input.name,
+          type: input.type,
+          sizeBytes,
+          ...(snapshotId !== undefined ? { prepare: (record) => snapshots!.restoreInto(snapshotId, record.id, record.sizeBytes) } : {}),
+        });
         return { status: 201, body: volumeBody(volume) };
       },
     },
@@ -141,6 +155,7 @@ export function restRoutes(deps: AdminDeps): RestRoute[] {
       handler: async () => ({ status: 200, body: { sessions: deps.volumes.sessions() } }),
     },
     ...tapeRoutes(deps, arns),
+    ...snapshotRoutes(deps),
   ];
 }
 

@@ -15,6 +15,11 @@ export const CreateVolumeBody = z.strictObject({
   size: z
     .union([z.string(), z.number().int()])
     .describe('"100GiB", "2TiB" or bytes; whole GiB, 1GiB-16TiB stored, 1GiB-32TiB cached'),
+  snapshotId: z
+    .string()
+    .regex(/^snap-([0-9a-f]{8}|[0-9a-f]{17})$/, 'must be snap- and 8 or 17 hex digits')
+    .optional()
+    .describe('a completed snapshot to restore: the volume reads its content at once, fetching chunks on first use'),
 });
 
 export const VolumeParams = z.strictObject({ name: VolumeName });

@@ -1,10 +1,11 @@
-// REST routes of the tape library: /v1/tapes, /v1/library, /v1/pools — the same services as the
-// AWS tape operations. A gateway without a tape library answers 404 TAPE_LIBRARY_DISABLED.
+// REST routes of the tape library: /v1/tapes, /v1/library, /v1/pools, /v1/archives (the virtual
+// tape shelf) — the same services as the AWS tape operations. A gateway without a tape library answers 404 TAPE_LIBRARY_DISABLED.
 
 import type { z } from 'zod';
-import type { TapeAdmin } from '../../gateway/tape-admin.js';
+import { shelvedTapes, type TapeAdmin } from '../../gateway/tape-admin.js';
 import type { TapePool } from '../../gateway/tape-pools.js';
 import type { TapeInfo } from '../../gateway/tape-service.js';
+import type { TapeShelfRecord } from '../../store/tape-shelf-store.js';
 import { changerTargetName, DRIVE_COUNT, driveTargetName } from '../../gateway/vtl-targets.js';
 import type { AdminDeps } from '../admin-deps.js';
 import type { GatewayArns } from '../aws/arn.js';
@@ -17,6 +18,25 @@ export function tapeRoutes(deps: AdminDeps, arns: GatewayArns): RestRoute[] {
     if (deps.tapes === undefined) throw new RestError(404, 'TAPE_LIBRARY_DISABLED', 'this gateway has no tape library (tapeLibrary.enabled is false)');
     return deps.tapes;
   };
+  const progressOf = (barcode: string): { progressPercent?: number } => {
+    const progress = deps.tapes?.archiver.progress(barcode);
+    return progress !== undefined ? { progressPercent: progress } : {};
+  };
+  const archiveBody = (record: TapeShelfRecord, tape: TapeInfo): z.output<typeof schema.TapeArchive> => ({
+    barcode: record.barcode,
+    tapeARN: arns.tape(record.barcode),
+    status: tape.status,
+    sizeBytes: record.sizeBytes,
+    usedBytes: record.manifest?.dataBytes ?? tape.usedBytes,
+    worm: record.worm,
+    poolId: record.poolId,
+    storageClass: record.storageClass,
+    poolEntryDate: record.poolEntryDate,
+    ...(record.retentionStartDate !== undefined ? { retentionStartDate: record.retentionStartDate } : {}),
+    ...(record.archivedAt !== undefined ? { archivedAt: record.archivedAt } : {}),
+    ...(record.retrievedAt !== undefined ? { retrievedAt: record.retrievedAt } : {}),
+    ...progressOf(record.barcode),
+  });
   const tapeBody = (tape: TapeInfo): z.output<typeof schema.Tape> => ({
     barcode: tape.barcode,
     tapeARN: arns.tape(tape.barcode),
@@ -27,6 +47,7 @@ export function tapeRoutes(deps: AdminDeps, arns: GatewayArns): RestRoute[] {
     ...(tape.poolId !== undefined ? { poolId: tape.poolId } : {}),
     createdAt: tape.createdAt,
     ...(tape.element !== undefined ? { element: tape.element } : {}),
+    ...progressOf(tape.barcode),
   });
   const poolBody = (pool: TapePool): z.output<typeof schema.Pool> => ({
     poolId: pool.poolId,
@@ -100,6 +121,53 @@ export function tapeRoutes(deps: AdminDeps, arns: GatewayArns): RestRoute[] {
       responses: { 204: null, 409: ErrorBody, ...errors },
       handler: async ({ params }) => {
         await tapes().service.deleteTape((params as { barcode: string }).barcode);
+        return { status: 204 };
+      },
+    },
+    {
+      method: 'POST',
+      url: '/v1/tapes/:barcode/retrieve',
+      summary: 'RetrieveTapeArchive: an ARCHIVED tape becomes RETRIEVING, then RETRIEVED (read-only) in an empty storage slot',
+      params: schema.TapeParams,
+      responses: { 200: schema.Tape, 409: ErrorBody, ...errors },
+      handler: async ({ params }) => {
+        const { barcode } = params as { barcode: string };
+        const library = tapes();
+        await library.archiver.retrieveTapeArchive(barcode);
+        return { status: 200, body: tapeBody(await library.service.describeTape(barcode)) };
+      },
+    },
+    {
+      method: 'POST',
+      url: '/v1/tapes/:barcode/cancel-archival',
+      summary: 'CancelArchival: an IN TRANSIT TO VTS tape returns to an empty storage slot (AVAILABLE)',
+      params: schema.TapeParams,
+      responses: { 200: schema.Tape, 409: ErrorBody, ...errors },
+      handler: async ({ params }) => {
+        const { barcode } = params as { barcode: string };
+        const library = tapes();
+        await library.archiver.cancelArchival(barcode);
+        return { status: 200, body: tapeBody(await library.service.describeTape(barcode)) };
+      },
+    },
+    {
+      method: 'GET',
+      url: '/v1/archives',
+      summary: 'The virtual tape shelf: archived tapes and those retrieved from it, by barcode',
+      responses: { 200: schema.TapeArchiveList, ...errors },
+      handler: async () => {
+        const archives = (await shelvedTapes(tapes())).map(({ record, tape }) => archiveBody(record, tape));
+        return { status: 200, body: { archives } };
+      },
+    },
+    {
+      method: 'DELETE',
+      url: '/v1/archives/:barcode',
+      summary: 'DeleteTapeArchive: an ARCHIVED tape and its archive (refused under a retention lock)',
+      params: schema.TapeParams,
+      responses: { 204: null, 409: ErrorBody, ...errors },
+      handler: async ({ params }) => {
+        await tapes().archiver.deleteTapeArchive((params as { barcode: string }).barcode);
         return { status: 204 };
       },
     },

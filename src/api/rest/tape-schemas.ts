@@ -55,6 +55,7 @@ export const Tape = z.object({
   poolId: z.string().optional(),
   createdAt: z.string(),
   element: z.object({ type: ElementType, address: z.number().int() }).optional().describe('the element holding the tape in the library'),
+  progressPercent: z.number().optional().describe('while ARCHIVING or RETRIEVING'),
 });
 
 export const TapeList = z.object({ tapes: z.array(Tape) });
@@ -103,3 +104,22 @@ export const Pool = z.object({
 });
 
 export const PoolList = z.object({ pools: z.array(Pool) });
+
+/** A tape in the virtual tape shelf (AWS TapeArchive). */
+export const TapeArchive = z.object({
+  barcode: z.string(),
+  tapeARN: z.string(),
+  status: z.enum(Object.values(TapeStatus) as [string, ...string[]]),
+  sizeBytes: z.number().int(),
+  usedBytes: z.number().int(),
+  worm: z.boolean(),
+  poolId: z.string(),
+  storageClass: z.enum(STORAGE_CLASSES),
+  poolEntryDate: z.string(),
+  retentionStartDate: z.string().optional(),
+  archivedAt: z.string().optional().describe('CompletionTime of the archive'),
+  retrievedAt: z.string().optional(),
+  progressPercent: z.number().optional().describe('while RETRIEVING'),
+});
+
+export const TapeArchiveList = z.object({ archives: z.array(TapeArchive) });

@@ -4,12 +4,14 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ApiClient, CliError, DEFAULT_API_URL, TOKEN_ENV } from './api-client.js';
+import { snapshotsCommand, SNAPSHOTS_HELP } from './snapshots.js';
 import { statusCommand } from './status.js';
 import { tapesCommand, TAPES_HELP } from './tapes.js';
 import { volumesCommand, VOLUMES_HELP } from './volumes.js';
 
 export const ADMIN_COMMANDS_HELP = `  tapes        create, list, describe and delete virtual tapes
   volumes      create, list and delete volumes
+  snapshots    create, list and delete volume snapshots
   status       the gateway, its sessions and its tape library
 `;
 
@@ -26,7 +28,7 @@ The gateway (id, ARN, iSCSI portal), its sessions and, when enabled, its tape li
 
 ${COMMON_OPTIONS_HELP}`;
 
-const HELP: Record<string, string> = { tapes: TAPES_HELP, volumes: VOLUMES_HELP, status: STATUS_HELP };
+const HELP: Record<string, string> = { tapes: TAPES_HELP, volumes: VOLUMES_HELP, snapshots: SNAPSHOTS_HELP, status: STATUS_HELP };
 
 export interface CommandContext {
   client: ApiClient;
@@ -47,8 +49,10 @@ const COMMAND_OPTIONS: Record<string, ParseArgsConfig['options']> = {
     worm: { type: 'boolean' },
     pool: { type: 'string' },
     'import-export': { type: 'boolean' },
+    wait: { type: 'boolean' },
   },
   volumes: { size: { type: 'string' }, type: { type: 'string' } },
+  snapshots: { description: { type: 'string' }, wait: { type: 'boolean' } },
   status: {},
 };
 
@@ -95,6 +99,8 @@ export async function runAdminCommand(
       await statusCommand(ctx);
     } else if (command === 'tapes') {
       await tapesCommand(ctx);
+    } else if (command === 'snapshots') {
+      await snapshotsCommand(ctx);
     } else {
       await volumesCommand(ctx);
     }

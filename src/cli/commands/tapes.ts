@@ -1,5 +1,5 @@
-// `shelfgate tapes create|list|describe|delete` on /v1/tapes. (`tapes retrieve` arrives with the
-// archive, issue 4.)
+// `shelfgate tapes create|list|describe|delete|retrieve` on /v1/tapes (retrieve: RetrieveTapeArchive,
+// with a progress bar on stderr under --wait).
 
 import { parseSize } from '../../size.js';
 import type { CommandContext } from './admin-commands.js';
@@ -17,6 +17,9 @@ Actions:
   list             every tape in the library
   describe BARCODE one tape
   delete BARCODE   delete an AVAILABLE tape that is not in a drive, with its data
+  retrieve BARCODE [--wait]
+                   bring an ARCHIVED tape back from the shelf (read-only); --wait
+                   shows progress on stderr until it is RETRIEVED
 
 Common options:
   --api URL        the gateway's admin API (default http://127.0.0.1:8080; env SHELFGATE_API)
@@ -35,11 +38,40 @@ interface Tape {
   poolId?: string;
   createdAt: string;
   element?: { type: string; address: number };
+  progressPercent?: number;
 }
 
+const RETRIEVE_POLL_MS = 500;
+const PROGRESS_BAR_WIDTH = 30;
+
+function progressBar(percent: number): string {
+  const filled = Math.round((Math.min(100, Math.max(0, percent)) / 100) * PROGRESS_BAR_WIDTH);
+  return `[${'#'.repeat(filled)}${'.'.repeat(PROGRESS_BAR_WIDTH - filled)}] ${percent.toFixed(0).padStart(3)}%`;
+}
+
+/** Polls the tape while RETRIEVING, drawing its progress on stderr (one line per change when
+ *  stderr is not a terminal); resolves with the tape once it left RETRIEVING. */
+async function waitForRetrieval(ctx: CommandContext, barcode: string): Promise<Tape> {
+  const tty = process.stderr.isTTY;
+  let shown: string | undefined;
+  for (;;) {
+    const tape = await ctx.client.get<Tape>(`/v1/tapes/${barcode}`);
+    if (tape.status !== 'RETRIEVING') {
+      if (shown !== undefined && tty) process.stderr.write('\n');
+      return tape;
+    }
+    const line = `${decodeURIComponent(barcode)} RETRIEVING ${progressBar(tape.progressPercent ?? 0)}`;
+    if (line !== shown) process.stderr.write(tty ? `\r${line}` : `${line}\n`);
+    shown = line;
+    await new Promise((resolve) => setTimeout(resolve, RETRIEVE_POLL_MS));
+  }
+}
+
+/** A PROGRESS column only while some tape is ARCHIVING or RETRIEVING. */
 function tapeTable(tapes: Tape[]): string {
+  const progress = tapes.some((tape) => tape.progressPercent !== undefined);
   return formatTable(
-    ['BARCODE', 'STATUS', 'SIZE', 'USED', 'WORM', 'POOL', 'ELEMENT'],
+    ['BARCODE', 'STATUS', 'SIZE', 'USED', 'WORM', 'POOL', 'ELEMENT', ...(progress ? ['PROGRESS'] : [])],
     tapes.map((tape) => [
       tape.barcode,
       tape.status,
@@ -48,6 +80,7 @@ function tapeTable(tapes: Tape[]): string {
       tape.worm ? 'yes' : 'no',
       tape.poolId ?? '-',
       tape.element !== undefined ? `${tape.element.type} ${tape.element.address}` : '-',
+      ...(progress ? [tape.progressPercent !== undefined ? `${tape.progressPercent.toFixed(0)}%` : '-'] : []),
     ]),
   );
 }
@@ -77,6 +110,16 @@ export async function tapesCommand(ctx: CommandContext): Promise<void> {
       const barcode = oneBarcode(ctx, action);
       await ctx.client.delete(`/v1/tapes/${barcode}`);
       ctx.print(ctx.json ? `${JSON.stringify({ deleted: decodeURIComponent(barcode) })}\n` : `deleted ${decodeURIComponent(barcode)}\n`);
+      return;
+    }
+    case 'retrieve': {
+      const barcode = oneBarcode(ctx, action);
+      let tape = await ctx.client.post<Tape>(`/v1/tapes/${barcode}/retrieve`, {});
+      if (v.wait === true) {
+        tape = await waitForRetrieval(ctx, barcode);
+        if (tape.status !== 'RETRIEVED') throw new CliError(`tape ${tape.barcode} is ${tape.status}, not RETRIEVED`, 1);
+      }
+      ctx.print(ctx.json ? `${JSON.stringify(tape, null, 2)}\n` : tapeTable([tape]));
       return;
     }
     case 'create': {
@@ -110,6 +153,6 @@ export async function tapesCommand(ctx: CommandContext): Promise<void> {
       return;
     }
     default:
-      throw new CliError(action === undefined ? 'which action? create, list, describe or delete' : `unknown action ${JSON.stringify(action)}`, 2);
+      throw new CliError(action === undefined ? 'which action? create, list, describe, delete or retrieve' : `unknown action ${JSON.stringify(action)}`, 2);
   }
 }
