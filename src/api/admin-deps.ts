@@ -28,6 +28,7 @@ export interface AdminDeps {
   tapes?: TapeAdmin;
   /** Volume snapshots and their schedules (snapshot operations answer NotSupported without). */
   snapshots?: { service: SnapshotService; scheduler: SnapshotScheduler };
-  /** The storage engine (cache, upload buffer, uploader), for /metrics. */
-  storage?: Pick<StorageService, 'counters'>;
+  /** The storage engine (cache, upload buffer, uploader), for /metrics and the local-disk
+   *  operations (AddCache, DescribeCache, …). */
+  storage?: Pick<StorageService, 'counters' | 'disks'>;
 }

@@ -27,7 +27,12 @@ export type GatewayErrorCode = 'GW_VOLUME_SHRINK' | 'GW_VOLUME_TYPE_CHANGED' | '
   // snapshots (src/gateway/snapshot-service.ts)
   | 'GW_SNAPSHOT_NOT_FOUND'
   | 'GW_SNAPSHOT_INVALID_ARGUMENT'
-  | 'GW_SNAPSHOT_INVALID_STATE';
+  | 'GW_SNAPSHOT_INVALID_STATE'
+  // local disks: cache and upload buffer (src/gateway/local-disks.ts)
+  | 'GW_DISK_NOT_FOUND'
+  | 'GW_DISK_ALREADY_ALLOCATED'
+  | 'GW_DISK_INVALID'
+  | 'GW_DISK_LIMIT';
 
 export class GatewayError extends Error {
   readonly code: GatewayErrorCode;

@@ -11,6 +11,7 @@ import { S3ObjectStore } from '../cloud/s3-object-store.js';
 import type { Config } from '../config.js';
 import type { Database } from '../store/database.js';
 import { StorageEngine, attachStorageEngine } from '../store/storage-engine.js';
+import { LocalDisks } from './local-disks.js';
 import { RateLimiter, type RateLimitSource } from './rate-limiter.js';
 import { Uploader, type UploaderCounters } from './uploader.js';
 import { VolumeStatusTracker, type StorageCounters } from './volume-status.js';
@@ -38,13 +39,23 @@ export class StorageService {
   readonly status: VolumeStatusTracker;
   readonly uploadLimiter: RateLimiter;
   readonly downloadLimiter: RateLimiter;
+  /** The cache and upload-buffer disks (configured size + disks added through the API). */
+  readonly disks: LocalDisks;
 
-  private constructor(engine: StorageEngine, uploader: Uploader, uploadLimiter: RateLimiter, downloadLimiter: RateLimiter) {
+  private constructor(engine: StorageEngine, uploader: Uploader, uploadLimiter: RateLimiter, downloadLimiter: RateLimiter, disks: LocalDisks) {
     this.engine = engine;
+    this.disks = disks;
     this.uploader = uploader;
     this.uploadLimiter = uploadLimiter;
     this.downloadLimiter = downloadLimiter;
     this.status = new VolumeStatusTracker(engine);
+    disks.attach({
+      resize: (allocation, totalBytes) => {
+        if (allocation === 'cache') engine.cache.setCapacityBytes(totalBytes);
+        else engine.queue.setLimitBytes(totalBytes);
+        this.status.observe();
+      },
+    });
   }
 
   static async start(opts: {
@@ -57,10 +68,11 @@ export class StorageService {
     const objectStore = await openConfiguredObjectStore(config);
     const uploadLimiter = RateLimiter.forDirection(opts.settings, 'upload');
     const downloadLimiter = RateLimiter.forDirection(opts.settings, 'download');
+    const disks = await LocalDisks.open(opts.db, { cacheSizeBytes: config.cache.sizeBytes, uploadBufferSizeBytes: config.uploadBuffer.sizeBytes });
     const engine = await StorageEngine.open(opts.db, {
       objectStore,
-      uploadBufferSizeBytes: config.uploadBuffer.sizeBytes,
-      cacheSizeBytes: config.cache.sizeBytes,
+      uploadBufferSizeBytes: disks.totalBytes('uploadBuffer'),
+      cacheSizeBytes: disks.totalBytes('cache'),
       bufferHoldMs: config.uploadBuffer.holdMs,
       downloadLimiter,
     });
@@ -69,11 +81,11 @@ export class StorageService {
     uploader.start();
     log.info('storage engine started', {
       objectStore: objectStore.kind,
-      uploadBufferBytes: config.uploadBuffer.sizeBytes,
-      cacheBytes: config.cache.sizeBytes,
+      uploadBufferBytes: disks.totalBytes('uploadBuffer'),
+      cacheBytes: disks.totalBytes('cache'),
       uploadBacklogChunks: engine.queue.dirtyChunkCount,
     });
-    return new StorageService(engine, uploader, uploadLimiter, downloadLimiter);
+    return new StorageService(engine, uploader, uploadLimiter, downloadLimiter, disks);
   }
 
   counters(): StorageCounters & { uploader: UploaderCounters } {

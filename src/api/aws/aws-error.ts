@@ -17,7 +17,9 @@ export type AwsErrorCode =
   | 'TapeCartridgeNotFound'
   | 'MaximumTapeCartridgeCountExceeded'
   | 'SnapshotIdInvalid'
-  | 'SnapshotScheduleNotFound';
+  | 'SnapshotScheduleNotFound'
+  | 'DiskDoesNotExist'
+  | 'DiskAlreadyAllocated';
 
 export class AwsApiError extends Error {
   readonly statusCode: number;
@@ -85,6 +87,10 @@ const GATEWAY_ERROR_CODES: Partial<Record<GatewayErrorCode, AwsErrorCode>> = {
   GW_SNAPSHOT_NOT_FOUND: 'SnapshotIdInvalid',
   GW_SNAPSHOT_INVALID_ARGUMENT: 'InvalidParameters',
   GW_SNAPSHOT_INVALID_STATE: 'InvalidParameters',
+  GW_DISK_NOT_FOUND: 'DiskDoesNotExist',
+  GW_DISK_ALREADY_ALLOCATED: 'DiskAlreadyAllocated',
+  GW_DISK_INVALID: 'InvalidParameters',
+  GW_DISK_LIMIT: 'InvalidParameters',
 };
 
 /** A domain error as AWS reports it; anything unexpected is an InternalServerError (500). */

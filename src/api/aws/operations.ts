@@ -9,6 +9,7 @@ import { parseSize } from '../../size.js';
 import type { AdminDeps } from '../admin-deps.js';
 import { GatewayArns } from './arn.js';
 import { invalidGatewayRequest } from './aws-error.js';
+import { diskOperations } from './disk-operations.js';
 import { paginate } from './pagination.js';
 import { operation, type AwsOperation } from './router.js';
 import * as shape from './shapes.js';
@@ -115,6 +116,7 @@ export function storageGatewayOperations(deps: AdminDeps): Record<string, AwsOpe
   return {
     ...tapeOperations({ deps, arns, checkGateway, portalAddress: () => advertisedAddress(deps.iscsiPortal().host) }),
     ...snapshotOperations({ deps, arns, checkGateway, volumeByArn }),
+    ...diskOperations({ deps, arns, checkGateway }),
 
     DescribeGatewayInformation: operation(shape.GatewayInput, async (input) => {
       checkGateway(input.GatewayARN);
@@ -233,26 +235,6 @@ export function storageGatewayOperations(deps: AdminDeps): Record<string, AwsOpe
       const volume = volumeByTargetArn(input.TargetARN);
       await deps.volumes.deleteChap(volume.name, input.InitiatorName);
       return { TargetARN: arns.target(volume.targetName), InitiatorName: input.InitiatorName };
-    }),
-
-    // No cache or upload-buffer disks exist yet: every volume lives in the local store and nothing
-    // is uploaded until the S3 storage engine lands, so both report no disks and zero bytes.
-    DescribeCache: operation(shape.GatewayInput, async (input) => {
-      checkGateway(input.GatewayARN);
-      return {
-        GatewayARN: arns.gateway,
-        DiskIds: [],
-        CacheAllocatedInBytes: 0,
-        CacheUsedPercentage: 0,
-        CacheDirtyPercentage: 0,
-        CacheHitPercentage: 0,
-        CacheMissPercentage: 0,
-      };
-    }),
-
-    DescribeUploadBuffer: operation(shape.GatewayInput, async (input) => {
-      checkGateway(input.GatewayARN);
-      return { GatewayARN: arns.gateway, DiskIds: [], UploadBufferUsedInBytes: 0, UploadBufferAllocatedInBytes: 0 };
     }),
 
     // Bandwidth limits are validated and stored; the uploader that enforces them is a later issue.
