@@ -5,7 +5,7 @@
 // default rdwr backing store, shelfgate its Level data dir. A run takes about 5 minutes
 // (BENCH_SECONDS per timed row, default 10).
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { repoRoot, startGateway } from '../test/helpers/gateway-process.js';
@@ -227,7 +227,9 @@ async function main(): Promise<void> {
     ];
     // Tape library rows (bench/tape.ts): vtl-probe against tgt's VTL and shelfgate's library.
     lines.push(...(await runTapeBench(work)));
-    await writeFile(join(repoRoot(), 'docs/benchmarks.md'), lines.join('\n'));
+    const target = join(repoRoot(), 'docs/benchmarks.md');
+    lines.push(...(await keptSections(target)));
+    await writeFile(target, lines.join('\n'));
     console.log('wrote docs/benchmarks.md');
   } finally {
     await gateway.dispose();
@@ -237,3 +239,18 @@ async function main(): Promise<void> {
 }
 
 await main();
+
+/** Sections of docs/benchmarks.md that other benchmarks write (bench/archive.ts) or that are
+ *  written by hand (the profile): a new run keeps them as they are. */
+const KEPT_SECTIONS = ['## Archive stores', '## Where the time goes'];
+
+async function keptSections(path: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return [];
+  }
+  const sections = text.split(/\n(?=## )/);
+  return sections.filter((s) => KEPT_SECTIONS.some((title) => s.startsWith(title))).flatMap((s) => ['', s.trimEnd()]);
+}
