@@ -238,7 +238,6 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
 
 /** Sections of docs/benchmarks.md that other benchmarks write (bench/archive.ts) or that are
  *  written by hand (the profile): a new run keeps them as they are. */
@@ -254,3 +253,5 @@ async function keptSections(path: string): Promise<string[]> {
   const sections = text.split(/\n(?=## )/);
   return sections.filter((s) => KEPT_SECTIONS.some((title) => s.startsWith(title))).flatMap((s) => ['', s.trimEnd()]);
 }
+
+await main();
