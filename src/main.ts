@@ -20,6 +20,9 @@ import { GatewayTargetRegistry, staticTargetRegistry } from './gateway/target-re
 import { createVtlTargets, type VtlTargets } from './gateway/vtl-targets.js';
 import { openTapeAdmin, type TapeAdmin } from './gateway/tape-admin.js';
 import { createConfiguredArchiveStore } from './gateway/tape-archive-store.js';
+import { recoverTapesFromObjectStore } from './gateway/tape-object-recovery.js';
+import { TapeUploader } from './gateway/tape-uploader.js';
+import type { ObjectStore } from './cloud/object-store.js';
 import { storedChangerType } from './gateway/vtl-device-type.js';
 import type { GatewayLogger } from './log.js';
 import { openDatabase, type Database } from './store/database.js';
@@ -85,7 +88,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
     const targetSources: TargetRegistry[] = [registry];
     let tapeAdmin: TapeAdmin | undefined;
     if (config.tapeLibrary.enabled) {
-      const vtl = await openTapeLibrary(config, db, log.child({ component: 'tape' }));
+      const vtl = await openTapeLibrary(config, db, storage.engine.objectStore, log.child({ component: 'tape' }));
       // Cleanups run in reverse: after the iSCSI server stops, loaded tapes are flushed and closed
       // (they stay in their drives across the restart), then the database closes.
       cleanups.push(() => vtl.close());
@@ -100,6 +103,17 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
       // Stopped (cleanups run in reverse) before the library closes.
       admin.archiver.start();
       cleanups.push(() => admin.archiver.stop());
+      // Tape data and the library catalog to the object store (docs/object-layout.md "Tapes").
+      const tapeUploader = new TapeUploader({
+        db,
+        objectStore: storage.engine.objectStore,
+        library: vtl.library,
+        catalog: vtl.catalog,
+        media: vtl.media,
+        log: log.child({ component: 'tape-upload' }),
+      });
+      tapeUploader.start();
+      cleanups.push(() => tapeUploader.stop());
       tapeAdmin = admin;
     }
 
@@ -166,7 +180,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
 
 /** The tape library's targets; on the first start (empty tape catalog) the configured tapes are
  *  created (AWS CreateTapes semantics), later starts leave the catalog as it is. */
-async function openTapeLibrary(config: Config, db: Database, log: GatewayLogger): Promise<VtlTargets> {
+async function openTapeLibrary(config: Config, db: Database, objectStore: ObjectStore, log: GatewayLogger): Promise<VtlTargets> {
   const { slots, tapes } = config.tapeLibrary;
   // UpdateVTLDeviceType's choice (stored through the API) wins over the configuration.
   const changerType = (await storedChangerType(db)) ?? config.tapeLibrary.changerType;
@@ -178,7 +192,13 @@ async function openTapeLibrary(config: Config, db: Database, log: GatewayLogger)
     throw err;
   }
   try {
-    if (vtl.firstStart && tapes.length > 0) {
+    // An empty catalog with tapes in the object store: another gateway's library (same bucket).
+    const recovered = vtl.firstStart
+      ? await recoverTapesFromObjectStore({ objectStore, library: vtl.library, catalog: vtl.catalog, media: vtl.media, log })
+      : 0;
+    if (recovered > 0) {
+      log.info('tape library rebuilt from the object store', { tapes: recovered });
+    } else if (vtl.firstStart && tapes.length > 0) {
       const wanted = tapes.reduce((sum, t) => sum + t.count, 0);
       const empty = vtl.library.emptyElements('storage').length;
       if (wanted > empty) {

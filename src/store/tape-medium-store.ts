@@ -30,6 +30,7 @@ export class TapeMediumStore {
   private readonly opened = new Map<string, StoredTapeMedium>();
   /** Barcodes being opened (recovery runs before they are tracked). */
   private readonly opening = new Set<string>();
+  private readonly closeListeners = new Set<(barcode: string) => void>();
 
   /** `tapeDir` defaults to `<dataDir>/tapes` next to the database's `<dataDir>/db`. */
   constructor(db: Database, tapeDir: string = join(dirname(db.location), 'tapes')) {
@@ -124,6 +125,13 @@ export class TapeMediumStore {
     } finally {
       this.opened.delete(medium.barcode);
     }
+    for (const listener of this.closeListeners) listener(medium.barcode);
+  }
+
+  /** Calls `listener` after a tape was closed (unloaded) cleanly; returns the unsubscribe. */
+  onClosed(listener: (barcode: string) => void): () => void {
+    this.closeListeners.add(listener);
+    return () => this.closeListeners.delete(listener);
   }
 
   /** Closes every open tape (shutdown); pending writes land first. */
@@ -148,6 +156,16 @@ export class TapeMediumStore {
     // later with the same barcode starts at EOD 0 and ignores them.
     await this.db.level.clear(keys.range());
     await rm(this.dataPath(barcode), { force: true });
+  }
+
+  /** The tape is open (in a drive, or being archived): its data file may change. */
+  isOpen(barcode: string): boolean {
+    return this.opened.has(barcode) || this.opening.has(barcode);
+  }
+
+  /** The tape's data file (frames, tape-frame.ts), for readers of closed tapes (the tape uploader). */
+  dataFilePath(barcode: string): string {
+    return this.dataPath(barcode);
   }
 
   private track(medium: StoredTapeMedium): StoredTapeMedium {
