@@ -16,7 +16,7 @@
 // re-sends the parts that are missing from it (re-sending a part is idempotent everywhere).
 
 import { CloudError } from './cloud-error.js';
-import { combineTreeHashes, TREE_HASH_LEAF_BYTES, treeHash } from './tree-hash.js';
+import { combineTreeHashes, TREE_HASH_LEAF_BYTES, treeHash, treeHashHex } from './tree-hash.js';
 
 export type RetrievalTier = 'Expedited' | 'Standard' | 'Bulk';
 
@@ -190,6 +190,49 @@ export function recordPart(state: ArchiveUploadState, part: ArchivePartState): v
   others.push(part);
   others.sort((a, b) => a.index - b.index);
   state.parts = others;
+}
+
+/** What a store does with one upload; ArchiveUploadHandle does the rest. */
+export interface ArchiveUploadBackend {
+  /** Stores part `index` (idempotent); returns the part's ETag where the backend has one. */
+  sendPart(state: ArchiveUploadState, index: number, body: Buffer, treeHash: string): Promise<string | void>;
+  completeUpload(state: ArchiveUploadState): Promise<ArchiveResult>;
+  abortUpload(state: ArchiveUploadState): Promise<void>;
+}
+
+/** The one ArchiveUpload of every store: validates and tree-hashes each part, has the backend
+ *  store it, and records it in the serializable state only once the backend acknowledged it. */
+export class ArchiveUploadHandle implements ArchiveUpload {
+  readonly #backend: ArchiveUploadBackend;
+  readonly #state: ArchiveUploadState;
+
+  constructor(backend: ArchiveUploadBackend, state: ArchiveUploadState) {
+    this.#backend = backend;
+    this.#state = state;
+  }
+
+  get partSizeBytes(): number {
+    return this.#state.partSizeBytes;
+  }
+
+  get state(): ArchiveUploadState {
+    return structuredClone(this.#state);
+  }
+
+  async uploadPart(index: number, body: Buffer): Promise<void> {
+    validatePart(this.#state, index, body);
+    const treeHash = treeHashHex(body);
+    const etag = await this.#backend.sendPart(this.#state, index, body, treeHash);
+    recordPart(this.#state, { index, sizeBytes: body.length, treeHash, ...(typeof etag === 'string' ? { etag } : {}) });
+  }
+
+  complete(): Promise<ArchiveResult> {
+    return this.#backend.completeUpload(this.#state);
+  }
+
+  abort(): Promise<void> {
+    return this.#backend.abortUpload(this.#state);
+  }
 }
 
 /** Checks that the parts make a whole archive; returns its size and tree hash. */

@@ -32,12 +32,11 @@ import {
   type DescribeJobCommandOutput,
 } from '@aws-sdk/client-glacier';
 import {
+  ArchiveUploadHandle,
   assembleParts,
   DEFAULT_ARCHIVE_PART_SIZE_BYTES,
-  recordPart,
   RETRIEVAL_TIERS,
   validateBeginArchive,
-  validatePart,
   validatePartSize,
   validateReadRange,
   type ArchiveRange,
@@ -135,7 +134,7 @@ export class GlacierArchiveStore implements ArchiveStore {
     if (res.uploadId === undefined) {
       throw new CloudError('CLOUD_UNAVAILABLE', `InitiateMultipartUpload for ${name} returned no upload id`);
     }
-    return new GlacierUpload(this, {
+    return new ArchiveUploadHandle(this, {
       kind: this.kind,
       name,
       description: opts.description,
@@ -167,7 +166,7 @@ export class GlacierArchiveStore implements ArchiveStore {
     } while (marker !== undefined);
     const resumed = structuredClone(state);
     resumed.parts = resumed.parts.filter((p) => held.get(p.index) === p.treeHash);
-    return new GlacierUpload(this, resumed);
+    return new ArchiveUploadHandle(this, resumed);
   }
 
   async requestRetrieval(archiveId: string, opts: RetrievalOptions): Promise<{ jobId: string }> {
@@ -374,39 +373,6 @@ export class GlacierArchiveStore implements ArchiveStore {
         throw classifyGlacierError(err, what);
       }
     });
-  }
-}
-
-class GlacierUpload implements ArchiveUpload {
-  readonly #store: GlacierArchiveStore;
-  readonly #state: ArchiveUploadState;
-
-  constructor(store: GlacierArchiveStore, state: ArchiveUploadState) {
-    this.#store = store;
-    this.#state = state;
-  }
-
-  get partSizeBytes(): number {
-    return this.#state.partSizeBytes;
-  }
-
-  get state(): ArchiveUploadState {
-    return structuredClone(this.#state);
-  }
-
-  async uploadPart(index: number, body: Buffer): Promise<void> {
-    validatePart(this.#state, index, body);
-    const treeHash = treeHashHex(body);
-    await this.#store.sendPart(this.#state, index, body, treeHash);
-    recordPart(this.#state, { index, sizeBytes: body.length, treeHash });
-  }
-
-  complete(): Promise<ArchiveResult> {
-    return this.#store.completeUpload(this.#state);
-  }
-
-  abort(): Promise<void> {
-    return this.#store.abortUpload(this.#state);
   }
 }
 

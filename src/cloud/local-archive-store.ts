@@ -10,14 +10,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  ArchiveUploadHandle,
   assembleParts,
   DEFAULT_ARCHIVE_PART_SIZE_BYTES,
   isArchiveManifest,
   readVerifiedByParts,
-  recordPart,
   RETRIEVAL_TIERS,
   validateBeginArchive,
-  validatePart,
   validatePartSize,
   validateReadRange,
   validateRetrievalRange,
@@ -33,7 +32,6 @@ import {
   type RetrievalTier,
 } from './archive-store.js';
 import { CloudError } from './cloud-error.js';
-import { treeHashHex } from './tree-hash.js';
 
 export interface LocalArchiveStoreConfig {
   directory: string;
@@ -86,7 +84,7 @@ export class LocalArchiveStore implements ArchiveStore {
       await mkdir(this.#uploadDir(uploadId), { recursive: true });
       await writeFile(join(this.#uploadDir(uploadId), 'data'), Buffer.alloc(0));
     });
-    return new LocalUpload(this, {
+    return new ArchiveUploadHandle(this, {
       kind: this.kind,
       name,
       description: opts.description,
@@ -104,7 +102,7 @@ export class LocalArchiveStore implements ArchiveStore {
     if (!(await exists(join(this.#uploadDir(state.uploadId), 'data')))) {
       throw new CloudError('CLOUD_NOT_FOUND', `no upload ${state.uploadId}`);
     }
-    return new LocalUpload(this, structuredClone(state));
+    return new ArchiveUploadHandle(this, structuredClone(state));
   }
 
   async requestRetrieval(archiveId: string, opts: RetrievalOptions): Promise<{ jobId: string }> {
@@ -186,7 +184,7 @@ export class LocalArchiveStore implements ArchiveStore {
   async close(): Promise<void> {}
 
   // Called by LocalUpload.
-  async writePart(state: ArchiveUploadState, index: number, body: Buffer): Promise<void> {
+  async sendPart(state: ArchiveUploadState, index: number, body: Buffer): Promise<void> {
     const dataPath = join(this.#uploadDir(state.uploadId), 'data');
     await io(`upload part ${index} of ${state.name}`, async () => {
       if (!(await exists(dataPath))) {
@@ -268,39 +266,6 @@ export class LocalArchiveStore implements ArchiveStore {
       throw new CloudError('CLOUD_IO', `read job ${jobId}: ${err.message}`, { cause: err });
     });
     return JSON.parse(text) as LocalJob;
-  }
-}
-
-class LocalUpload implements ArchiveUpload {
-  readonly #store: LocalArchiveStore;
-  readonly #state: ArchiveUploadState;
-
-  constructor(store: LocalArchiveStore, state: ArchiveUploadState) {
-    this.#store = store;
-    this.#state = state;
-  }
-
-  get partSizeBytes(): number {
-    return this.#state.partSizeBytes;
-  }
-
-  get state(): ArchiveUploadState {
-    return structuredClone(this.#state);
-  }
-
-  async uploadPart(index: number, body: Buffer): Promise<void> {
-    validatePart(this.#state, index, body);
-    const treeHash = treeHashHex(body);
-    await this.#store.writePart(this.#state, index, body);
-    recordPart(this.#state, { index, sizeBytes: body.length, treeHash });
-  }
-
-  complete(): Promise<ArchiveResult> {
-    return this.#store.completeUpload(this.#state);
-  }
-
-  abort(): Promise<void> {
-    return this.#store.abortUpload(this.#state);
   }
 }
 

@@ -34,14 +34,13 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import {
+  ArchiveUploadHandle,
   assembleParts,
   DEFAULT_ARCHIVE_PART_SIZE_BYTES,
   isArchiveManifest,
   readVerifiedByParts,
-  recordPart,
   RETRIEVAL_TIERS,
   validateBeginArchive,
-  validatePart,
   validatePartSize,
   validateReadRange,
   validateRetrievalRange,
@@ -60,7 +59,6 @@ import { sha256Base64 } from './checksum.js';
 import { CloudError } from './cloud-error.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from './retry.js';
 import { classifyS3Error } from './s3-object-store.js';
-import { treeHashHex } from './tree-hash.js';
 
 export type S3ArchiveStorageClass = 'GLACIER' | 'DEEP_ARCHIVE';
 
@@ -152,7 +150,7 @@ export class S3ArchiveStore implements ArchiveStore {
     if (res.UploadId === undefined) {
       throw new CloudError('CLOUD_UNAVAILABLE', `CreateMultipartUpload for ${name} returned no UploadId`);
     }
-    return new S3ArchiveUpload(this, {
+    return new ArchiveUploadHandle(this, {
       kind: this.kind,
       name,
       description: opts.description,
@@ -183,7 +181,7 @@ export class S3ArchiveStore implements ArchiveStore {
     }
     const resumed = structuredClone(state);
     resumed.parts = resumed.parts.filter((p) => p.etag !== undefined && held.get(p.index) === p.etag);
-    return new S3ArchiveUpload(this, resumed);
+    return new ArchiveUploadHandle(this, resumed);
   }
 
   async requestRetrieval(archiveId: string, opts: RetrievalOptions): Promise<{ jobId: string }> {
@@ -416,39 +414,6 @@ export class S3ArchiveStore implements ArchiveStore {
         throw classifyS3Error(err, what);
       }
     });
-  }
-}
-
-class S3ArchiveUpload implements ArchiveUpload {
-  readonly #store: S3ArchiveStore;
-  readonly #state: ArchiveUploadState;
-
-  constructor(store: S3ArchiveStore, state: ArchiveUploadState) {
-    this.#store = store;
-    this.#state = state;
-  }
-
-  get partSizeBytes(): number {
-    return this.#state.partSizeBytes;
-  }
-
-  get state(): ArchiveUploadState {
-    return structuredClone(this.#state);
-  }
-
-  async uploadPart(index: number, body: Buffer): Promise<void> {
-    validatePart(this.#state, index, body);
-    const treeHash = treeHashHex(body);
-    const etag = await this.#store.sendPart(this.#state, index, body);
-    recordPart(this.#state, { index, sizeBytes: body.length, treeHash, etag });
-  }
-
-  complete(): Promise<ArchiveResult> {
-    return this.#store.completeUpload(this.#state);
-  }
-
-  abort(): Promise<void> {
-    return this.#store.abortUpload(this.#state);
   }
 }
 
