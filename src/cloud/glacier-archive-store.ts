@@ -15,8 +15,6 @@
 // hash for a job range that is not tree-hash aligned, so such jobs are refused up front (with the
 // archive's size from DescribeJob): every byte this store returns has been verified.
 
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -50,11 +48,12 @@ import {
   type RetrievalTier,
 } from './archive-store.js';
 import { CloudError } from './cloud-error.js';
+import { sdkRequestHandler, type SdkHttpLimits } from './sdk-request-handler.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from './retry.js';
 import { classifyS3Error } from './s3-object-store.js';
 import { isTreeHashAligned, TREE_HASH_LEAF_BYTES, treeHashAlignedNodes, treeHashHex } from './tree-hash.js';
 
-export interface GlacierArchiveStoreConfig {
+export interface GlacierArchiveStoreConfig extends SdkHttpLimits {
   vaultName: string;
   /** "-" (the default) is the credentials' own account. */
   accountId?: string;
@@ -66,10 +65,6 @@ export interface GlacierArchiveStoreConfig {
   createVault?: boolean;
   partSizeBytes?: number;
   retry?: RetryPolicy;
-  connectionTimeoutMs?: number;
-  requestTimeoutMs?: number;
-  socketIdleTimeoutMs?: number;
-  maxSockets?: number;
 }
 
 interface JobInfo {
@@ -101,20 +96,12 @@ export class GlacierArchiveStore implements ArchiveStore {
     validatePartSize(this.partSizeBytes);
     this.#retry = config.retry ?? DEFAULT_RETRY_POLICY;
     this.#createVault = config.createVault ?? false;
-    const maxSockets = config.maxSockets ?? 16;
     this.#client = new GlacierClient({
       region: config.region ?? 'us-east-1',
       endpoint: config.endpoint,
       credentials: config.credentials,
       maxAttempts: 1,
-      requestHandler: {
-        connectionTimeout: config.connectionTimeoutMs ?? 5_000,
-        requestTimeout: config.requestTimeoutMs ?? 600_000,
-        throwOnRequestTimeout: true,
-        socketTimeout: config.socketIdleTimeoutMs ?? 60_000,
-        httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
-        httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
-      },
+      requestHandler: sdkRequestHandler(config, { requestTimeoutMs: 600_000, socketIdleTimeoutMs: 60_000 }),
     });
   }
 

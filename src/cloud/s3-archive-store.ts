@@ -18,8 +18,6 @@
 // from the state (the caller sends them again). NoSuchUpload → CLOUD_NOT_FOUND.
 // AWS requires parts of at least 5 MiB except the last: use partSizeBytes ≥ 8 MiB against AWS.
 
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -57,12 +55,13 @@ import {
 } from './archive-store.js';
 import { sha256Base64 } from './checksum.js';
 import { CloudError } from './cloud-error.js';
+import { sdkRequestHandler, type SdkHttpLimits } from './sdk-request-handler.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from './retry.js';
 import { classifyS3Error } from './s3-object-store.js';
 
 export type S3ArchiveStorageClass = 'GLACIER' | 'DEEP_ARCHIVE';
 
-export interface S3ArchiveStoreConfig {
+export interface S3ArchiveStoreConfig extends SdkHttpLimits {
   bucket: string;
   prefix?: string;
   storageClass: S3ArchiveStorageClass;
@@ -74,10 +73,6 @@ export interface S3ArchiveStoreConfig {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   partSizeBytes?: number;
   retry?: RetryPolicy;
-  connectionTimeoutMs?: number;
-  requestTimeoutMs?: number;
-  socketIdleTimeoutMs?: number;
-  maxSockets?: number;
 }
 
 interface S3Job {
@@ -110,7 +105,6 @@ export class S3ArchiveStore implements ArchiveStore {
     this.partSizeBytes = config.partSizeBytes ?? DEFAULT_ARCHIVE_PART_SIZE_BYTES;
     validatePartSize(this.partSizeBytes);
     this.#retry = config.retry ?? DEFAULT_RETRY_POLICY;
-    const maxSockets = config.maxSockets ?? 16;
     this.#client = new S3Client({
       region: config.region ?? 'us-east-1',
       endpoint: config.endpoint,
@@ -119,14 +113,7 @@ export class S3ArchiveStore implements ArchiveStore {
       maxAttempts: 1,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: {
-        connectionTimeout: config.connectionTimeoutMs ?? 5_000,
-        requestTimeout: config.requestTimeoutMs ?? 600_000,
-        throwOnRequestTimeout: true,
-        socketTimeout: config.socketIdleTimeoutMs ?? 60_000,
-        httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
-        httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
-      },
+      requestHandler: sdkRequestHandler(config, { requestTimeoutMs: 600_000, socketIdleTimeoutMs: 60_000 }),
     });
   }
 

@@ -13,8 +13,6 @@
 // Connection, whole-request and idle-socket timeouts bound each attempt, so a stopped or hung
 // endpoint fails as CLOUD_UNAVAILABLE instead of hanging.
 
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -31,6 +29,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { sha256Base64 } from './checksum.js';
 import { CloudError } from './cloud-error.js';
+import { sdkRequestHandler, type SdkHttpLimits } from './sdk-request-handler.js';
 import {
   preparePut,
   SHA256_METADATA_KEY,
@@ -48,7 +47,7 @@ import {
 } from './object-store.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from './retry.js';
 
-export interface S3ObjectStoreConfig {
+export interface S3ObjectStoreConfig extends SdkHttpLimits {
   bucket: string;
   /** Prepended to every key (e.g. "shelfgate/gw-1/"); list strips it again. */
   prefix?: string;
@@ -59,12 +58,6 @@ export interface S3ObjectStoreConfig {
   forcePathStyle?: boolean;
   /** Omit to use the AWS default chain (environment, profile, SSO, container, instance metadata). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  /** TCP (and TLS) connect deadline per attempt. */
-  connectionTimeoutMs?: number;
-  /** Whole request + response deadline per attempt. */
-  requestTimeoutMs?: number;
-  /** A socket idle this long fails the attempt (a hung server). */
-  socketIdleTimeoutMs?: number;
   retry?: RetryPolicy;
   /** Bodies larger than this use a multipart upload. */
   multipartThresholdBytes?: number;
@@ -74,7 +67,6 @@ export interface S3ObjectStoreConfig {
   partConcurrency?: number;
   /** ListObjectsV2 MaxKeys (S3 caps it at 1000). */
   listPageSize?: number;
-  maxSockets?: number;
 }
 
 const MIB = 1024 * 1024;
@@ -142,7 +134,6 @@ export class S3ObjectStore implements ObjectStore {
     if (!Number.isSafeInteger(this.#partSizeBytes) || this.#partSizeBytes < 1) {
       throw new CloudError('CLOUD_INVALID_REQUEST', `invalid partSizeBytes ${config.partSizeBytes}`);
     }
-    const maxSockets = config.maxSockets ?? 16;
     this.#client = new S3Client({
       region: config.region ?? 'us-east-1',
       endpoint: config.endpoint,
@@ -152,14 +143,7 @@ export class S3ObjectStore implements ObjectStore {
       // We send x-amz-checksum-sha256 ourselves; the SDK adds CRC32s only where S3 requires one.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: {
-        connectionTimeout: config.connectionTimeoutMs ?? 5_000,
-        requestTimeout: config.requestTimeoutMs ?? 300_000,
-        throwOnRequestTimeout: true,
-        socketTimeout: config.socketIdleTimeoutMs ?? 30_000,
-        httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
-        httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
-      },
+      requestHandler: sdkRequestHandler(config, { requestTimeoutMs: 300_000, socketIdleTimeoutMs: 30_000 }),
     });
   }
 
