@@ -93,6 +93,11 @@ export interface TargetRegistry {
   get(name: string): TargetConfig | undefined;
 }
 
+/** Per-command durability (SBC-3 5.35 WRITE(10) FUA: force unit access). */
+export interface WriteOptions {
+  fua?: boolean;
+}
+
 /** Block storage behind a direct-access logical unit (SBC). LBAs and counts are in logical blocks.
  *  Every method may throw; a thrown error with `transient: true` becomes NOT READY (retryable). */
 export interface BlockBackend {
@@ -101,14 +106,22 @@ export interface BlockBackend {
   blockCount(): number;
   /** Returns exactly blockCount * blockSize bytes; unwritten blocks read as zeros. */
   read(lba: number, blockCount: number): Promise<Buffer>;
-  /** Resolves only when the data is durable locally. data.length is a multiple of blockSize. */
-  write(lba: number, data: Buffer): Promise<void>;
-  /** Deallocate; unmapped blocks read as zeros. Durable before it resolves. */
-  unmap(lba: number, blockCount: number): Promise<void>;
+  /** data.length is a multiple of blockSize. With the write cache enabled (SBC-3 6.4.5 WCE=1) it
+   *  resolves once the operating system holds the data, so a crash of the process loses nothing
+   *  acknowledged; with `fua` (FUA bit) or WCE=0 only once the data is on stable storage.
+   *  `data` may be kept by the backend until the promise settles: do not reuse it. */
+  write(lba: number, data: Buffer, opts?: WriteOptions): Promise<void>;
+  /** Deallocate; unmapped blocks read as zeros. Same durability rule as `write`. */
+  unmap(lba: number, blockCount: number, opts?: WriteOptions): Promise<void>;
   /** Whether each block range is mapped, as runs (GET LBA STATUS). Covers [lba, lba + blockCount). */
   mapStatus(lba: number, blockCount: number): Promise<Array<{ lba: number; blockCount: number; mapped: boolean }>>;
-  /** Everything acknowledged so far is durable (a no-op where writes are synced already). */
+  /** SYNCHRONIZE CACHE: everything acknowledged so far is on stable storage when it resolves. */
   flush(): Promise<void>;
+  /** SBC-3 6.4.5 caching mode page WCE: the volatile write cache is enabled. */
+  writeCacheEnabled(): boolean;
+  /** MODE SELECT of WCE; the backend persists it (the saved value) before resolving. Turning the
+   *  cache off first flushes it. */
+  setWriteCacheEnabled(enabled: boolean): Promise<void>;
   /** Stable identity for VPD 0x80/0x83 (unit serial number, NAA). */
   readonly serial: string;
   /** 64-bit NAA IEEE Registered identifier payload (16 hex digits), stable per volume. */

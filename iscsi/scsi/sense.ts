@@ -61,6 +61,8 @@ export const Sense = {
   CAPACITY_DATA_HAS_CHANGED: s(SenseKey.UNIT_ATTENTION, 0x2a, 0x09),
   REPORTED_LUNS_DATA_HAS_CHANGED: s(SenseKey.UNIT_ATTENTION, 0x3f, 0x0e),
   WRITE_PROTECTED: s(SenseKey.DATA_PROTECT, 0x27, 0x00),
+  /** SBC-3 4.7.3.6: a thin-provisioned LU could not allocate space for a write. */
+  SPACE_ALLOCATION_FAILED_WRITE_PROTECT: s(SenseKey.DATA_PROTECT, 0x27, 0x07),
   MISCOMPARE_DURING_VERIFY_OPERATION: s(SenseKey.MISCOMPARE, 0x1d, 0x00),
   // SMC-3 (media changer) move and element conditions.
   INVALID_ELEMENT_ADDRESS: s(SenseKey.ILLEGAL_REQUEST, 0x21, 0x01),

@@ -44,17 +44,19 @@ export function countingBackend(backend: BlockBackend, counters: BackendCounters
         counters.readOps++;
         counters.readBytes += data.length;
       }),
-    write: (lba, data) =>
-      counted(backend.write(lba, data), () => {
+    write: (lba, data, opts) =>
+      counted(backend.write(lba, data, opts), () => {
         counters.writeOps++;
         counters.writeBytes += data.length;
       }),
-    unmap: (lba, blockCount) =>
-      counted(backend.unmap(lba, blockCount), () => {
+    unmap: (lba, blockCount, opts) =>
+      counted(backend.unmap(lba, blockCount, opts), () => {
         counters.unmapOps++;
         counters.unmapBytes += blockCount * backend.blockSize;
       }),
     mapStatus: (lba, blockCount) => backend.mapStatus(lba, blockCount),
     flush: () => backend.flush(),
+    writeCacheEnabled: () => backend.writeCacheEnabled(),
+    setWriteCacheEnabled: (enabled) => backend.setWriteCacheEnabled(enabled),
   };
 }

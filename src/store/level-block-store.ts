@@ -272,6 +272,12 @@ export class LevelBlockStore implements BlockBackend, EngineVolume {
     return runs;
   }
 
+  writeCacheEnabled(): boolean {
+    return false;
+  }
+
+  async setWriteCacheEnabled(): Promise<void> {}
+
   /** Every write is synced before it resolves; this only waits for batches still in flight. */
   async flush(): Promise<void> {
     await this.db.groupCommit.drain();

@@ -10,7 +10,10 @@ export type StoreErrorCode =
   | 'STORE_OUT_OF_RANGE'
   | 'STORE_SHRINK_REFUSED'
   /** The upload buffer stayed full for the whole hold time (transient: the initiator retries). */
-  | 'STORE_BUFFER_FULL';
+  | 'STORE_BUFFER_FULL'
+  /** The data directory's file system is full (or below the reserve the index needs): the write
+   *  was refused and nothing acknowledged was touched (store-health.ts). */
+  | 'STORE_NO_SPACE';
 
 export class StoreError extends Error {
   readonly code: StoreErrorCode;

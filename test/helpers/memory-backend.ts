@@ -9,6 +9,8 @@ export class MemoryBackend implements BlockBackend {
   readonly naaId: string;
   #blockCount: number;
   readonly #blocks = new Map<number, Buffer>();
+  /** SBC-3 6.4.5 WCE (memory is as durable as it gets here; the flag is only reported). */
+  writeCache = true;
   /** Set to make every call fail with this error (e.g. `{ transient: true }`). */
   failWith: unknown = null;
 
@@ -51,6 +53,14 @@ export class MemoryBackend implements BlockBackend {
     for (let i = 0; i < blockCount; i++) {
       this.#blocks.set(lba + i, Buffer.from(data.subarray(i * this.blockSize, (i + 1) * this.blockSize)));
     }
+  }
+
+  writeCacheEnabled(): boolean {
+    return this.writeCache;
+  }
+
+  async setWriteCacheEnabled(enabled: boolean): Promise<void> {
+    this.writeCache = enabled;
   }
 
   async unmap(lba: number, blockCount: number): Promise<void> {
