@@ -82,6 +82,14 @@ const volumeSchema = z
     size: z
       .union([z.string(), z.number()])
       .describe('"100GiB", "2TiB" or bytes; whole GiB, 1GiB-16TiB stored, 1GiB-32TiB cached'),
+    writeCache: z
+      .boolean()
+      .optional()
+      .describe(
+        'SBC-3 caching mode page WCE. true (the default, as disks ship): a write is acknowledged once the ' +
+          'operating system has it, SYNCHRONIZE CACHE and FUA make it durable. false: every write is on ' +
+          'stable storage before GOOD. An initiator may change it with MODE SELECT; that choice is kept.',
+      ),
     chap: chapSchema.optional(),
     initiators: z
       .array(z.string().regex(INITIATOR_NAME_PATTERN, 'must be an iSCSI name (iqn.YYYY-MM.…, eui.…, naa.…)'))
