@@ -11,6 +11,9 @@
 //   0x05 TAPE_CATALOG (tape-catalog-store.ts)
 //   0x06 OBJECT   | volumeId u32 | objectChunkIndex u64    -> sha256 (32 bytes) + flags u8: the
 //                  last uploaded content of a 1 MiB object chunk and whether it is resident locally
+//   0x07 PAGE     | volumeId u32 | pageIndex u64           -> block-map runs (block-map.ts)
+//   0x08 LOG      | volumeId u32                           -> segment log checkpoint JSON
+//                  (volume-checkpoint.ts: replay marker, live bytes per segment, write cache)
 //   0x10 SETTINGS | setting name (UTF-8)                   -> JSON (gateway id, bandwidth limits …)
 
 export const KeySpace = {
@@ -19,6 +22,8 @@ export const KeySpace = {
   TAPE: 0x03,
   UPLOAD: 0x04,
   OBJECT: 0x06,
+  PAGE: 0x07,
+  LOG: 0x08,
   SETTINGS: 0x10,
 } as const;
 
@@ -90,4 +95,34 @@ export function decodeObjectChunkKey(key: Uint8Array): { space: number; volumeId
 /** Bounds of a whole key space (UPLOAD or OBJECT): [gte, lt). */
 export function keySpaceRange(space: number): { gte: Buffer; lt: Buffer } {
   return { gte: Buffer.of(space), lt: Buffer.of(space + 1) };
+}
+
+const PAGE_KEY_LENGTH = 1 + 4 + 8;
+
+/** Key of one block-map page of a volume (block-map.ts). */
+export function pageKey(volumeId: number, pageIndex: number): Buffer {
+  const key = Buffer.allocUnsafe(PAGE_KEY_LENGTH);
+  key[0] = KeySpace.PAGE;
+  key.writeUInt32BE(volumeId, 1);
+  key.writeBigUInt64BE(BigInt(pageIndex), 5);
+  return key;
+}
+
+export function decodePageKey(key: Uint8Array): { volumeId: number; page: number } {
+  const buf = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+  if (buf.length !== PAGE_KEY_LENGTH || buf[0] !== KeySpace.PAGE) throw new RangeError(`not a page key: ${buf.toString('hex')}`);
+  return { volumeId: buf.readUInt32BE(1), page: Number(buf.readBigUInt64BE(5)) };
+}
+
+/** Bounds of every block-map page of one volume: [gte, lt). */
+export function volumePageRange(volumeId: number): { gte: Buffer; lt: Buffer } {
+  return { gte: pageKey(volumeId, 0), lt: pageKey(volumeId, Number.MAX_SAFE_INTEGER) };
+}
+
+/** Key of a volume's segment-log checkpoint record. */
+export function logStateKey(volumeId: number): Buffer {
+  const key = Buffer.allocUnsafe(5);
+  key[0] = KeySpace.LOG;
+  key.writeUInt32BE(volumeId, 1);
+  return key;
 }

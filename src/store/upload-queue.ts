@@ -109,6 +109,17 @@ export class UploadQueue {
     return { type: 'del', key: objectChunkKey(KeySpace.UPLOAD, volumeId, objectChunkIndex) };
   }
 
+  /** The op that makes Level hold the chunk's current entry (put its sequence, or delete it when
+   *  clean): block-store checkpoints persist the queue this way. */
+  entryOp(volumeId: number, objectChunkIndex: number): BatchOp {
+    const key = objectChunkKey(KeySpace.UPLOAD, volumeId, objectChunkIndex);
+    const sequence = this.sequenceOf(volumeId, objectChunkIndex);
+    if (sequence === undefined) return { type: 'del', key };
+    const value = Buffer.alloc(8);
+    value.writeBigUInt64BE(BigInt(sequence));
+    return { type: 'put', key, value };
+  }
+
   /** A snapshot of the dirty chunks, lowest sequence (oldest write) first. */
   pending(): DirtyChunk[] {
     const out: DirtyChunk[] = [];
