@@ -26,6 +26,10 @@ import type { ObjectStore } from './cloud/object-store.js';
 import { storedChangerType } from './gateway/vtl-device-type.js';
 import type { GatewayLogger } from './log.js';
 import { openDatabase, type Database } from './store/database.js';
+import type { VolumeStoreContext } from './store/segment-block-store.js';
+import { SpaceGuard } from './store/space-guard.js';
+import { StoreHealth } from './store/store-health.js';
+import { join } from 'node:path';
 
 export interface RunningGateway {
   iscsi: ListenAddress;
@@ -53,9 +57,22 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
     cleanups.push(() => db.close());
     log.info('database open', { location: db.location });
 
-    // Before the volume registry: every block store built on `db` joins the storage engine.
+    // Before the volume registry: every volume store joins the storage engine.
     const settings = await GatewaySettings.open(db);
     const storage = await StorageService.start({ db, config, settings, log: log.child({ component: 'storage' }) });
+    // One free-space guard and one health record for every store on the data directory's disk.
+    const storeLog = log.child({ component: 'store' });
+    const storeHealth = new StoreHealth(storeLog);
+    const space = new SpaceGuard(config.dataDir);
+    await space.refresh();
+    const volumeStores: VolumeStoreContext = {
+      db,
+      volumesDir: join(config.dataDir, 'volumes'),
+      engine: storage.engine,
+      space,
+      health: storeHealth,
+      log: storeLog,
+    };
     cleanups.push(() => storage.close());
     // Closed before the storage engine (cleanups run in reverse): running snapshots finish first.
     const snapshots = await SnapshotService.open({ db, engine: storage.engine, log: log.child({ component: 'snapshots' }) });
@@ -71,13 +88,14 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
 
     const registry = await VolumeRegistry.open({
       db,
+      stores: volumeStores,
       gatewayName: config.gateway.name,
       volumes: config.volumes,
       createLogicalUnit: (backend) =>
         createDiskLogicalUnit(backend, VOLUME_INQUIRY_IDENTITY, { log: log.child({ component: 'scsi' }) }),
       log,
     });
-    cleanups.push(() => registry.flush());
+    cleanups.push(() => registry.close());
     if (config.volumes.length === 0 && !config.tapeLibrary.enabled) {
       log.warn('no volumes configured; pass --volume NAME:SIZE (e.g. --volume vol1:100GiB) or list them in the config file');
     }
@@ -129,6 +147,8 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
 
     const volumeService = new VolumeService({
       db,
+      engine: storage.engine,
+      stores: volumeStores,
       registry,
       sessions: () => server.sessionsInfo(),
       dropTargetSessions: (targetName) => server.dropTargetSessions(targetName),
@@ -137,6 +157,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
     });
     const app: FastifyInstance = buildApp({
       volumes: () => registry.volumes(),
+      storeHealth,
       sessions: () => server.sessionsInfo(),
       admin: {
         volumes: volumeService,

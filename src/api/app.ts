@@ -9,6 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from '../../iscsi/log.js';
 import type { VolumeInfo } from '../gateway/volume-registry.js';
 import type { AdminDeps } from './admin-deps.js';
+import type { StoreHealth } from '../store/store-health.js';
 import { storageGatewayOperations } from './aws/operations.js';
 import { registerAwsEndpoint } from './aws/router.js';
 import { registerMetrics } from './metrics.js';
@@ -26,6 +27,8 @@ export interface SessionInfo {
 export interface AppDeps {
   volumes(): VolumeInfo[];
   sessions(): SessionInfo[];
+  /** Conditions of the stores (disk full, I/O errors): /health says `degraded` while any holds. */
+  storeHealth?: StoreHealth;
   /** The admin API proper; without it only /health is served. */
   admin?: AdminDeps;
   log?: Logger;
@@ -33,11 +36,15 @@ export interface AppDeps {
 
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({ logger: false });
-  app.get('/health', async () => ({
-    status: 'ok' as const,
-    volumes: deps.volumes(),
-    sessions: deps.sessions(),
-  }));
+  app.get('/health', async () => {
+    const conditions = deps.storeHealth?.conditions() ?? [];
+    return {
+      status: conditions.length > 0 ? ('degraded' as const) : ('ok' as const),
+      ...(conditions.length > 0 ? { conditions } : {}),
+      volumes: deps.volumes(),
+      sessions: deps.sessions(),
+    };
+  });
   const admin = deps.admin;
   if (admin === undefined) return app;
 

@@ -10,7 +10,7 @@ import type { ObjectStore } from '../cloud/object-store.js';
 import { S3ObjectStore } from '../cloud/s3-object-store.js';
 import type { Config } from '../config.js';
 import type { Database } from '../store/database.js';
-import { StorageEngine, attachStorageEngine } from '../store/storage-engine.js';
+import { StorageEngine } from '../store/storage-engine.js';
 import { LocalDisks } from './local-disks.js';
 import { RateLimiter, type RateLimitSource } from './rate-limiter.js';
 import { Uploader, type UploaderCounters } from './uploader.js';
@@ -76,7 +76,6 @@ export class StorageService {
       bufferHoldMs: config.uploadBuffer.holdMs,
       downloadLimiter,
     });
-    attachStorageEngine(opts.db, engine);
     const uploader = new Uploader({ engine, log, uploadLimiter });
     uploader.start();
     log.info('storage engine started', {

@@ -9,7 +9,7 @@ import type { Logger } from '../../iscsi/log.js';
 import type { VolumeConfig } from '../config.js';
 import { formatSize } from '../size.js';
 import type { Database } from '../store/database.js';
-import { DEFAULT_CHUNK_SIZE_BYTES, LevelBlockStore } from '../store/level-block-store.js';
+import { SegmentBlockStore, type VolumeStoreContext } from '../store/segment-block-store.js';
 import { allocateVolumeId, listVolumes, putVolume, type VolumeChap, type VolumeRecord } from '../store/volume-catalog.js';
 import { countingBackend, newBackendCounters, type BackendCounters } from './counting-backend.js';
 import { GatewayError } from './gateway-error.js';
@@ -19,6 +19,10 @@ export const TARGET_NAME_PREFIX = 'iqn.2026-11.dev.shelfgate:';
 
 /** SBC logical block size of every volume (AWS volumes use 512-byte blocks). */
 export const VOLUME_BLOCK_SIZE = 512;
+
+/** `chunkSizeBytes` of new volume records: the upload unit (1 MiB object chunks); the segment
+ *  store maps blocks, so the field only describes the data of format-1 directories. */
+export const VOLUME_CHUNK_SIZE_BYTES = 16 * 1024;
 
 export function volumeTargetName(gatewayName: string, volumeName: string): string {
   return `${TARGET_NAME_PREFIX}${gatewayName}-${volumeName}`;
@@ -50,10 +54,12 @@ export interface ServedVolumeView extends VolumeInfo {
   origin: 'config' | 'api';
   chap: TargetChap | undefined;
   counters: Readonly<BackendCounters>;
+  /** SBC-3 6.4.5 WCE of the volume's LU (configuration, or MODE SELECT since). */
+  writeCache: boolean;
 }
 
 interface ServedVolume {
-  store: LevelBlockStore;
+  store: SegmentBlockStore;
   target: TargetConfig;
   origin: 'config' | 'api';
   /** The configuration's CHAP, used unless CHAP was set or deleted through the API. */
@@ -64,7 +70,7 @@ interface ServedVolume {
 }
 
 interface VolumeToServe {
-  store: LevelBlockStore;
+  store: SegmentBlockStore;
   origin: 'config' | 'api';
   configChap?: TargetChap;
   initiators?: string[];
@@ -73,14 +79,16 @@ interface VolumeToServe {
 export class VolumeRegistry implements TargetRegistry {
   private readonly byTarget = new Map<string, ServedVolume>();
   private readonly db: Database;
+  private readonly stores: VolumeStoreContext;
   private readonly gatewayName: string;
   private readonly createLogicalUnit: (backend: BlockBackend) => LogicalUnit;
 
   private constructor(
-    opts: { db: Database; gatewayName: string; createLogicalUnit: (backend: BlockBackend) => LogicalUnit },
+    opts: { db: Database; stores: VolumeStoreContext; gatewayName: string; createLogicalUnit: (backend: BlockBackend) => LogicalUnit },
     volumes: VolumeToServe[],
   ) {
     this.db = opts.db;
+    this.stores = opts.stores;
     this.gatewayName = opts.gatewayName;
     this.createLogicalUnit = opts.createLogicalUnit;
     for (const volume of volumes) this.serve(volume);
@@ -90,6 +98,8 @@ export class VolumeRegistry implements TargetRegistry {
    *  one target per declared volume with `createLogicalUnit` behind LUN 0. */
   static async open(opts: {
     db: Database;
+    /** Where and how volume stores keep their data (main.ts). */
+    stores: VolumeStoreContext;
     gatewayName: string;
     volumes: VolumeConfig[];
     createLogicalUnit: (backend: BlockBackend) => LogicalUnit;
@@ -107,7 +117,7 @@ export class VolumeRegistry implements TargetRegistry {
           type: declared.type,
           sizeBytes: declared.sizeBytes,
           blockSize: VOLUME_BLOCK_SIZE,
-          chunkSizeBytes: DEFAULT_CHUNK_SIZE_BYTES,
+          chunkSizeBytes: VOLUME_CHUNK_SIZE_BYTES,
           createdAt: new Date().toISOString(),
           serial: uniqueSerial(catalog),
           naaId: newNaaId(),
@@ -135,7 +145,7 @@ export class VolumeRegistry implements TargetRegistry {
           { configPath: `volumes[${index}].size` },
         );
       }
-      const store = new LevelBlockStore(db, record);
+      const store = await SegmentBlockStore.open(opts.stores, record, declared.writeCache !== undefined ? { writeCache: declared.writeCache } : {});
       if (declared.sizeBytes > record.sizeBytes) {
         log.info('volume grown', { volume: record.name, from: formatSize(record.sizeBytes), to: formatSize(declared.sizeBytes) });
         await store.grow(declared.sizeBytes);
@@ -161,7 +171,7 @@ export class VolumeRegistry implements TargetRegistry {
     for (const record of catalog.values()) {
       if (declaredNames.has(record.name)) continue;
       if (record.origin === 'api') {
-        served.push({ store: new LevelBlockStore(db, record), origin: 'api' });
+        served.push({ store: await SegmentBlockStore.open(opts.stores, record), origin: 'api' });
       } else {
         log.warn('volume is in the catalog but not in the configuration; not served, data kept', { volume: record.name });
       }
@@ -170,17 +180,17 @@ export class VolumeRegistry implements TargetRegistry {
   }
 
   /** Serves a volume whose record is already in the catalog (created through the admin API). */
-  addVolume(record: VolumeRecord): ServedVolumeView {
-    return this.serve({ store: new LevelBlockStore(this.db, record), origin: 'api' });
+  async addVolume(record: VolumeRecord): Promise<ServedVolumeView> {
+    return this.serve({ store: await SegmentBlockStore.open(this.stores, record), origin: 'api' });
   }
 
   /** Stops serving a volume: no new logins find it (the caller drops its sessions). Returns its
    *  record and a flush that drains the writes still pending in its store. */
-  removeVolume(name: string): { record: VolumeRecord; flush(): Promise<void> } | undefined {
+  removeVolume(name: string): { record: VolumeRecord; destroy(): Promise<void> } | undefined {
     const served = this.byName(name);
     if (served === undefined) return undefined;
     this.byTarget.delete(served.target.name);
-    return { record: { ...served.store.volume }, flush: () => served.store.flush() };
+    return { record: { ...served.store.volume }, destroy: () => served.store.destroy() };
   }
 
   /** Replaces a volume's CHAP (null: none) in the catalog and for the next logins. */
@@ -258,9 +268,19 @@ export class VolumeRegistry implements TargetRegistry {
     });
   }
 
-  /** Waits until every acknowledged write is durable (they are already; this drains batches). */
+  /** Every acknowledged write on stable storage (SYNCHRONIZE CACHE of every volume). */
   async flush(): Promise<void> {
     await Promise.all([...this.byTarget.values()].map((v) => v.store.flush()));
+  }
+
+  /** Shutdown: a final checkpoint of every volume, then their logs are closed. */
+  async close(): Promise<void> {
+    await Promise.all([...this.byTarget.values()].map((v) => v.store.close()));
+  }
+
+  /** The store behind a served volume (storage counters). */
+  storeOf(name: string): SegmentBlockStore | undefined {
+    return this.byName(name)?.store;
   }
 }
 
@@ -282,6 +302,7 @@ function viewOf(served: ServedVolume): ServedVolumeView {
     origin: served.origin,
     chap: effectiveChap(served),
     counters: served.counters,
+    writeCache: served.store.writeCacheEnabled(),
   };
 }
 

@@ -7,12 +7,12 @@ import type { SessionInfo } from '../../iscsi/server.js';
 import type { Logger } from '../../iscsi/log.js';
 import { formatSize, GiB, TiB } from '../size.js';
 import type { Database } from '../store/database.js';
-import { DEFAULT_CHUNK_SIZE_BYTES } from '../store/level-block-store.js';
-import { storageEngineOf } from '../store/storage-engine.js';
+import type { StorageEngine } from '../store/storage-engine.js';
+import { SegmentBlockStore, type VolumeStoreContext } from '../store/segment-block-store.js';
 import { allocateVolumeId, clearVolumeBlocks, deleteVolume, listVolumes, putVolume, type VolumeChap, type VolumeRecord, type VolumeType } from '../store/volume-catalog.js';
 import { GatewayError } from './gateway-error.js';
 import { newNaaId, newVolumeSerial } from './identity.js';
-import { VOLUME_BLOCK_SIZE, type ServedVolumeView, type VolumeRegistry } from './volume-registry.js';
+import { VOLUME_BLOCK_SIZE, VOLUME_CHUNK_SIZE_BYTES, type ServedVolumeView, type VolumeRegistry } from './volume-registry.js';
 
 /** AWS Volume Gateway: at most 32 volumes per gateway. */
 export const MAX_VOLUMES_PER_GATEWAY = 32;
@@ -40,6 +40,10 @@ export function volumeSizeProblem(type: VolumeType, sizeBytes: number): string |
 
 export interface VolumeServiceDeps {
   db: Database;
+  /** The storage engine the volumes' stores joined (forgets a deleted volume's upload state). */
+  engine?: StorageEngine | null;
+  /** Where the volume stores keep their data (to clear what a crashed delete left). */
+  stores?: VolumeStoreContext;
   registry: VolumeRegistry;
   sessions(): SessionInfo[];
   dropTargetSessions(targetName: string): void;
@@ -110,7 +114,7 @@ export class VolumeService {
         type: input.type,
         sizeBytes: input.sizeBytes,
         blockSize: VOLUME_BLOCK_SIZE,
-        chunkSizeBytes: DEFAULT_CHUNK_SIZE_BYTES,
+        chunkSizeBytes: VOLUME_CHUNK_SIZE_BYTES,
         createdAt: new Date().toISOString(),
         serial,
         naaId: newNaaId(),
@@ -118,9 +122,10 @@ export class VolumeService {
       };
       // Blocks a crash left behind under this id (a deleted volume's) must not show through.
       await clearVolumeBlocks(db, record.id);
+      if (this.deps.stores !== undefined) await SegmentBlockStore.clearVolumeData(this.deps.stores, record.id);
       await input.prepare?.(record);
       await putVolume(db, record);
-      const view = registry.addVolume(record);
+      const view = await registry.addVolume(record);
       log.info('volume created', { volume: record.name, type: record.type, size: formatSize(record.sizeBytes), serial });
       return view;
     });
@@ -140,10 +145,11 @@ export class VolumeService {
       const removed = this.deps.registry.removeVolume(name);
       if (removed === undefined) throw new GatewayError('GW_VOLUME_NOT_FOUND', `no volume named ${name}`);
       this.deps.dropTargetSessions(view.targetName);
-      await removed.flush();
+      // Its segment log, block map and checkpoint record.
+      await removed.destroy();
       await deleteVolume(this.deps.db, removed.record);
       // The engine's upload-queue entries, uploaded-chunk records and cached chunks of the volume.
-      await storageEngineOf(this.deps.db)?.forgetVolume(removed.record.id);
+      await this.deps.engine?.forgetVolume(removed.record.id);
       this.deps.log.info('volume deleted', { volume: name });
     });
   }

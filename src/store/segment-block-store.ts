@@ -51,7 +51,7 @@ import { nodeStoreFileSystem, type StoreFileSystem } from './store-file.js';
 import { StoreError } from './store-error.js';
 import type { StoreHealth } from './store-health.js';
 import { putVolume, type VolumeRecord } from './volume-catalog.js';
-import { VOLUME_FORMAT, readVolumeCheckpoint, volumeCheckpointOp } from './volume-checkpoint.js';
+import { VOLUME_FORMAT, deleteVolumeCheckpointOp, readVolumeCheckpoint, volumeCheckpointOp } from './volume-checkpoint.js';
 
 /** What every volume store of a gateway shares (main.ts builds one, passed explicitly). */
 export interface VolumeStoreContext {
@@ -982,6 +982,26 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
     this.checkpointDirty = true;
     await this.checkpoint().catch((err: unknown) => this.ctx.log?.warn('final checkpoint failed; the log is replayed at the next start', { volume: this.record.name, err: String(err) }));
     await this.log.close();
+  }
+
+  /** A deleted volume: closes the log, then removes its segments, map pages and checkpoint. */
+  async destroy(): Promise<void> {
+    this.closed = true;
+    if (this.checkpointTimer !== null) clearTimeout(this.checkpointTimer);
+    if (this.cleaning !== null) await this.cleaning;
+    while (this.checkpointRunning !== null) await this.checkpointRunning.catch(() => undefined);
+    await this.log.close();
+    await SegmentBlockStore.clearVolumeData(this.ctx, this.record.id);
+  }
+
+  /** Removes whatever a volume id left on disk and in Level (also what a crash during a delete
+   *  left behind, before the id could be used again). */
+  static async clearVolumeData(ctx: VolumeStoreContext, volumeId: number): Promise<void> {
+    await (ctx.fs ?? nodeStoreFileSystem).removeTree(volumeDir(ctx.volumesDir, volumeId));
+    await ctx.db.groupCommit.drain();
+    await ctx.db.level.clear(BlockMap.rangeOf(volumeId));
+    await ctx.db.groupCommit.commit([deleteVolumeCheckpointOp(volumeId)]);
+    ctx.space?.released();
   }
 
   /** Tests: stops as a killed process would (no sync, no checkpoint). */

@@ -2,9 +2,9 @@
 // the last uploaded state of every 1 MiB object chunk (key space OBJECT), the cache of cached
 // volumes, and the object store that holds the uploaded copy (layout: docs/object-layout.md).
 //
-// main.ts opens one engine per database and attaches it (attachStorageEngine); every
-// LevelBlockStore built on that database then joins it, so the volume registry needs no knowledge
-// of uploads. A database without an engine (unit tests of the block store) keeps blocks locally only.
+// main.ts opens one engine per database and passes it to every volume store it opens
+// (VolumeStoreContext.engine); a store joins it with `attach`. A store without an engine (unit
+// tests of the block store) keeps blocks locally only.
 
 import { createHash } from 'node:crypto';
 import type { ObjectStore } from '../cloud/object-store.js';
@@ -32,7 +32,7 @@ export interface TransferLimiter {
   acquire(lengthBytes: number): Promise<void>;
 }
 
-/** What the uploader needs of a volume's block store (LevelBlockStore). */
+/** What the uploader needs of a volume's block store (SegmentBlockStore). */
 export interface EngineVolume {
   readonly volumeId: number;
   readonly volume: Readonly<VolumeRecord>;
@@ -49,7 +49,7 @@ export interface EngineVolume {
   adoptUntrackedChunks(): Promise<number>;
   /** Every uploaded chunk: [objectChunkIndex, sha256], in index order. */
   uploadedChunks(): Array<[number, Buffer]>;
-  /** The volume's content at the instant of the call (snapshots; LevelBlockStore documents it). */
+  /** The volume's content at the instant of the call (snapshots; SegmentBlockStore documents it). */
   captureObjectChunks(): ObjectChunkCapture;
 }
 
@@ -210,14 +210,4 @@ export function chunkObjectKey(volumeId: number, objectChunkIndex: number, sha25
 /** docs/object-layout.md: the manifest of the latest uploaded state of a volume. */
 export function headManifestKey(volumeId: number): string {
   return `volumes/${volumeId}/head.json`;
-}
-
-const engines = new WeakMap<Database, StorageEngine>();
-
-export function attachStorageEngine(db: Database, engine: StorageEngine): void {
-  engines.set(db, engine);
-}
-
-export function storageEngineOf(db: Database): StorageEngine | undefined {
-  return engines.get(db);
 }

@@ -15,7 +15,9 @@ import { SnapshotScheduler, slotBetween } from '../../src/gateway/snapshot-sched
 import { SnapshotService, isSnapshotId, snapshotManifestKey } from '../../src/gateway/snapshot-service.js';
 import { Uploader } from '../../src/gateway/uploader.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
-import { DEFAULT_CHUNK_SIZE_BYTES, LevelBlockStore } from '../../src/store/level-block-store.js';
+import { SegmentBlockStore } from '../../src/store/segment-block-store.js';
+
+const DEFAULT_CHUNK_SIZE_BYTES = 16 * 1024;
 import { putSnapshot } from '../../src/store/snapshot-catalog.js';
 import { OBJECT_CHUNK_SIZE_BYTES, StorageEngine } from '../../src/store/storage-engine.js';
 import { putVolume, type VolumeRecord } from '../../src/store/volume-catalog.js';
@@ -90,6 +92,7 @@ function volumeRecord(id: number, type: 'stored' | 'cached', sizeBytes = VOLUME_
 
 interface Rig {
   db: Database;
+  dir: string;
   engine: StorageEngine;
   objects: CountingObjectStore;
   snapshots: SnapshotService;
@@ -120,9 +123,9 @@ async function openRig(t: Test, opts: { dir?: string; cacheSizeBytes?: number } 
   return { dir, db, engine, objects, snapshots, close };
 }
 
-async function newVolume(rig: Rig, record: VolumeRecord): Promise<LevelBlockStore> {
+async function newVolume(rig: Rig, record: VolumeRecord): Promise<SegmentBlockStore> {
   await putVolume(rig.db, record);
-  return new LevelBlockStore(rig.db, record, rig.engine);
+  return SegmentBlockStore.open({ db: rig.db, volumesDir: join(rig.dir, 'volumes'), engine: rig.engine }, record);
 }
 
 t.test('Snapshot.PointInTimeDuringWrites', async (t) => {

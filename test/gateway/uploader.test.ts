@@ -15,7 +15,9 @@ import { RateLimiter, effectiveRateLimit } from '../../src/gateway/rate-limiter.
 import { Uploader } from '../../src/gateway/uploader.js';
 import { VolumeStatusTracker, transition } from '../../src/gateway/volume-status.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
-import { DEFAULT_CHUNK_SIZE_BYTES, LevelBlockStore } from '../../src/store/level-block-store.js';
+import { SegmentBlockStore } from '../../src/store/segment-block-store.js';
+
+const DEFAULT_CHUNK_SIZE_BYTES = 16 * 1024;
 import { OBJECT_CHUNK_SIZE_BYTES, StorageEngine } from '../../src/store/storage-engine.js';
 import { putVolume, type VolumeRecord } from '../../src/store/volume-catalog.js';
 import { FlakyObjectStore } from '../cloud/flaky-object-store.js';
@@ -58,7 +60,7 @@ function volumeRecord(type: 'stored' | 'cached'): VolumeRecord {
 interface Rig {
   db: Database;
   engine: StorageEngine;
-  store: LevelBlockStore;
+  store: SegmentBlockStore;
   uploader: Uploader;
   close(): Promise<void>;
 }
@@ -77,7 +79,7 @@ async function openRig(
   });
   const record = volumeRecord(opts.type ?? 'stored');
   await putVolume(db, record);
-  const store = new LevelBlockStore(db, record, engine);
+  const store = await SegmentBlockStore.open({ db, volumesDir: join(dataDir, 'volumes'), engine }, record);
   const uploader = new Uploader({ engine, log: silentLog, retry: { baseDelayMs: 10, maxDelayMs: 50 }, headIntervalMs: 100 });
   if (opts.start !== false) uploader.start();
   return {

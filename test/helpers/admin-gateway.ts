@@ -64,6 +64,7 @@ export async function startAdminGateway(
   const db = await openDatabase(dataDir);
   const registry = await VolumeRegistry.open({
     db,
+    stores: { db, volumesDir: join(dataDir, 'volumes') },
     gatewayName: config.gateway.name,
     volumes: config.volumes,
     createLogicalUnit: (backend) => createDiskLogicalUnit(backend, VOLUME_INQUIRY_IDENTITY, { log }),
@@ -129,7 +130,7 @@ export async function startAdminGateway(
       await app.close();
       await server.close({ graceMs: 0 });
       await vtl?.close();
-      await registry.flush();
+      await registry.close();
       await db.close();
       if (opts.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
     })());

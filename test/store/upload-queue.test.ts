@@ -8,7 +8,9 @@ import t, { type Test } from 'tap';
 import { LocalObjectStore } from '../../src/cloud/local-object-store.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
 import { KeySpace, keySpaceRange } from '../../src/store/keys.js';
-import { DEFAULT_CHUNK_SIZE_BYTES, LevelBlockStore } from '../../src/store/level-block-store.js';
+import { SegmentBlockStore } from '../../src/store/segment-block-store.js';
+
+const DEFAULT_CHUNK_SIZE_BYTES = 16 * 1024;
 import { OBJECT_CHUNK_SIZE_BYTES, StorageEngine } from '../../src/store/storage-engine.js';
 import { putVolume, type VolumeRecord } from '../../src/store/volume-catalog.js';
 
@@ -36,13 +38,13 @@ async function tempDir(t: Test): Promise<string> {
   return dir;
 }
 
-async function openEngine(dataDir: string, uploadBufferSizeBytes = 64 * MiB, bufferHoldMs = 50): Promise<{ db: Database; engine: StorageEngine; store: LevelBlockStore }> {
+async function openEngine(dataDir: string, uploadBufferSizeBytes = 64 * MiB, bufferHoldMs = 50): Promise<{ db: Database; engine: StorageEngine; store: SegmentBlockStore }> {
   const db = await openDatabase(dataDir);
   const objectStore = await LocalObjectStore.open(join(dataDir, 'objects'));
   const engine = await StorageEngine.open(db, { objectStore, uploadBufferSizeBytes, cacheSizeBytes: 64 * MiB, bufferHoldMs });
   const record = volumeRecord();
   await putVolume(db, record);
-  return { db, engine, store: new LevelBlockStore(db, record, engine) };
+  return { db, engine, store: await SegmentBlockStore.open({ db, volumesDir: join(dataDir, 'volumes'), engine }, record) };
 }
 
 async function queueEntries(db: Database): Promise<string[]> {
@@ -53,14 +55,25 @@ async function queueEntries(db: Database): Promise<string[]> {
   return out;
 }
 
-t.test('UploadQueue.EntryInSameBatch', async (t) => {
+t.test('UploadQueue.EntryInCheckpoint', async (t) => {
   const dir = await tempDir(t);
   const { db, engine, store } = await openEngine(dir);
-  t.teardown(() => db.close());
   await store.write(3 * BLOCKS_PER_OBJECT_CHUNK + 5, Buffer.alloc(BLOCK, 0xab));
+  t.equal(engine.queue.dirtyBytes, OBJECT_CHUNK_SIZE_BYTES, 'dirty once the write is acknowledged');
+  await store.checkpoint();
   // volume 1, object chunk 3, sequence 1
-  t.same(await queueEntries(db), ['04000000010000000000000003=0000000000000001']);
-  t.equal(engine.queue.dirtyBytes, OBJECT_CHUNK_SIZE_BYTES);
+  t.same(await queueEntries(db), ['04000000010000000000000003=0000000000000001'], 'in Level after a checkpoint');
+  // A write acknowledged after the checkpoint, then a crash: replay of the log dirties it again.
+  await store.write(7 * BLOCKS_PER_OBJECT_CHUNK, Buffer.alloc(BLOCK, 0xcd));
+  await store.crash();
+  await db.close();
+  const reopened = await openEngine(dir);
+  t.teardown(() => reopened.db.close());
+  t.same(
+    reopened.engine.queue.pending().map((c) => c.objectChunkIndex),
+    [3, 7],
+    'the queue holds both chunks after the crash',
+  );
 });
 
 t.test('UploadQueue.RewritesCoalesce', async (t) => {
@@ -72,6 +85,7 @@ t.test('UploadQueue.RewritesCoalesce', async (t) => {
     store.write(1, Buffer.alloc(BLOCK, 2)),
     store.write(BLOCKS_PER_OBJECT_CHUNK - 1, Buffer.alloc(BLOCK, 3)),
   ]);
+  await store.checkpoint();
   t.same(await queueEntries(db), ['04000000010000000000000000=0000000000000003'], 'one entry, the latest sequence');
   t.equal(engine.queue.dirtyChunkCount, 1);
 });
@@ -81,6 +95,7 @@ t.test('UploadQueue.WriteSpanningChunks', async (t) => {
   const { db, store } = await openEngine(dir);
   t.teardown(() => db.close());
   await store.write(BLOCKS_PER_OBJECT_CHUNK - 1, Buffer.alloc(2 * BLOCK, 7));
+  await store.checkpoint();
   t.same(await queueEntries(db), [
     '04000000010000000000000000=0000000000000001',
     '04000000010000000000000001=0000000000000002',
@@ -96,6 +111,7 @@ t.test('UploadQueue.CleanRacedWithWrite', async (t) => {
   t.equal(read.sequence, 1);
   await store.write(0, Buffer.alloc(BLOCK, 2)); // a newer write while "uploading"
   t.equal(await store.markUploaded(0, read.sequence!, Buffer.alloc(32)), false, 'stale upload does not clean');
+  await store.checkpoint();
   t.same(await queueEntries(db), ['04000000010000000000000000=0000000000000002']);
   const again = await store.readObjectChunk(0);
   t.equal(await store.markUploaded(0, again.sequence!, Buffer.alloc(32, 9)), true);
@@ -162,9 +178,10 @@ t.test('UploadQueue.AdoptsUntrackedChunks', async (t) => {
   const dir = await tempDir(t);
   // Written before the storage engine existed: blocks without queue entries.
   const legacyDb = await openDatabase(dir);
-  const legacy = new LevelBlockStore(legacyDb, volumeRecord(), null);
+  const legacy = await SegmentBlockStore.open({ db: legacyDb, volumesDir: join(dir, 'volumes') }, volumeRecord());
   await legacy.write(0, Buffer.alloc(BLOCK, 1));
   await legacy.write(9 * BLOCKS_PER_OBJECT_CHUNK + 100, Buffer.alloc(4 * BLOCK, 2));
+  await legacy.close();
   await legacyDb.close();
   const { db, engine, store } = await openEngine(dir);
   t.teardown(() => db.close());
