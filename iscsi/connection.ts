@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { ScsiStatus, type ScsiResponse, type TargetRegistry } from './device.js';
 import { sendTargets } from './discovery.js';
 import { IscsiError } from './errors.js';
-import { PduFramer, serializePdu, type FramerEvent } from './framer.js';
+import { PduFramer, serializePduParts, type FramerEvent } from './framer.js';
 import type { Logger } from './log.js';
 import { LoginMachine, type LoginHost, type LoginResult } from './login.js';
 import { decodeLun, serialAdd, serialLe, serialLt } from './names.js';
@@ -40,6 +40,7 @@ import {
   fabricCommand,
   planDataIn,
   residual,
+  writeBufferFor,
 } from './task.js';
 import { TextExchange } from './text.js';
 
@@ -110,7 +111,15 @@ export class Connection implements SessionConnection, LoginHost {
   private state: ConnectionState = 'login';
   private statSN = 0;
   private statSNStarted = false;
-  private readonly framer = new PduFramer({ maxDataSegmentLength: TARGET_MAX_RECV_DATA_SEGMENT_LENGTH });
+  private readonly framer = new PduFramer({
+    maxDataSegmentLength: TARGET_MAX_RECV_DATA_SEGMENT_LENGTH,
+    placeData: (bhs, dataLength) => this.placeData(bhs, dataLength),
+  });
+  /** Write buffers allocated for immediate data placed by the framer, by the placed slice. */
+  private readonly immediateWriteBuffers = new WeakMap<Buffer, Buffer>();
+  /** A write whose Data-Out is complete but whose buffer the framer is still copying an extra
+   *  (overlapping) Data-Out into: it runs once that PDU is through (see deferIfPlacing). */
+  private deferredTask: ScsiTask | undefined;
   private digests = { headerDigest: false, dataDigest: false };
   private readonly login: LoginMachine;
   private loginCmdSN = 0;
@@ -183,6 +192,7 @@ export class Connection implements SessionConnection, LoginHost {
         if (err instanceof IscsiError && err.fatal) this.close(err.message);
       }
     }
+    this.runDeferredTask();
     if (this.socket.writableLength > WRITE_BACKLOG_PAUSE_BYTES) this.socket.pause();
   }
 
@@ -249,6 +259,47 @@ export class Connection implements SessionConnection, LoginHost {
     if ('cmdSN' in pdu && !pdu.immediate && pdu.opcode !== Opcode.LOGIN_REQUEST) {
       this.session?.admit(pdu.cmdSN, false, () => this.session?.commandCompleted());
     }
+  }
+
+  // ---- data placement (framer.ts) -------------------------------------------------------------
+
+  /**
+   * Where a data segment lands, from its header, before the PDU is handed up: a write's data is
+   * copied once, from the socket's chunks straight into the task's buffer of Expected Data
+   * Transfer Length bytes — Data-Out at its Buffer Offset (RFC 7143 11.7.5), immediate data at 0
+   * (11.3). Anything else (text, NOP data, PDUs we will refuse) is left to the framer.
+   */
+  private placeData(bhs: Buffer, dataLength: number): Buffer | undefined {
+    if (this.state !== 'fullFeature' || this.session === null || this.session.type !== 'normal') return undefined;
+    const opcode = bhs[0]! & 0x3f;
+    if (opcode === Opcode.SCSI_DATA_OUT) {
+      const task = this.session.tasks.get(bhs.readUInt32BE(16));
+      return task?.placeDataOut(bhs.readUInt32BE(20), bhs.readUInt32BE(40), dataLength);
+    }
+    if (opcode === Opcode.SCSI_COMMAND && this.params.immediateData) {
+      const writeBuffer = writeBufferFor(bhs, dataLength);
+      if (writeBuffer === undefined) return undefined;
+      const placed = writeBuffer.subarray(0, dataLength);
+      this.immediateWriteBuffers.set(placed, writeBuffer);
+      return placed;
+    }
+    return undefined;
+  }
+
+  /** True (and the task is remembered) when the framer is still filling this task's buffer: an
+   *  initiator sent Data-Out beyond what completes the command; that PDU will fail the task. */
+  private deferIfPlacing(task: ScsiTask): boolean {
+    const placing = this.framer.placingInto;
+    if (placing === undefined || !task.holdsBuffer(placing)) return false;
+    this.deferredTask = task;
+    return true;
+  }
+
+  private runDeferredTask(): void {
+    const task = this.deferredTask;
+    if (task === undefined || this.deferIfPlacing(task)) return;
+    this.deferredTask = undefined;
+    if (task.state === 'collecting' && task.allDataReceived && this.isOpen) this.executeTask(task);
   }
 
   // ---- login ------------------------------------------------------------------------------------
@@ -364,7 +415,7 @@ export class Connection implements SessionConnection, LoginHost {
     if (session.tasks.has(cmd.itt)) return this.rejectCommand(cmd, RejectReason.TASK_IN_PROGRESS);
     const lun = decodeLun(cmd.lun);
     const lu = lun === null ? undefined : session.target!.luns.get(lun);
-    const task = new ScsiTask(cmd, this.params, lun, lu);
+    const task = new ScsiTask(cmd, this.params, lun, lu, this.immediateWriteBuffers.get(cmd.data));
     session.tasks.set(cmd.itt, task);
     if (!session.admit(cmd.cmdSN, cmd.immediate, () => this.startTask(task))) {
       // RFC 7143 4.2.2.1: outside the window or a duplicate: silently ignored.
@@ -377,8 +428,9 @@ export class Connection implements SessionConnection, LoginHost {
     if (task.state === 'aborted') return;
     if (task.failure !== undefined) return this.completeWithSense(task, task.failure);
     task.state = 'collecting';
-    if (task.allDataReceived) this.executeTask(task);
-    else this.sendR2Ts(task);
+    if (task.allDataReceived) {
+      if (!this.deferIfPlacing(task)) this.executeTask(task);
+    } else this.sendR2Ts(task);
   }
 
   private sendR2Ts(task: ScsiTask): void {
@@ -409,8 +461,9 @@ export class Connection implements SessionConnection, LoginHost {
       return this.failTask(task, result.error);
     }
     if (task.state !== 'collecting') return; // still waiting for its CmdSN
-    if (result === 'dataComplete') this.executeTask(task);
-    else if (result === 'burstComplete') this.sendR2Ts(task);
+    if (result === 'dataComplete') {
+      if (!this.deferIfPlacing(task)) this.executeTask(task);
+    } else if (result === 'burstComplete') this.sendR2Ts(task);
   }
 
   /** A task that cannot complete normally ends with CHECK CONDITION (at once, or at its CmdSN turn). */
@@ -520,18 +573,19 @@ export class Connection implements SessionConnection, LoginHost {
     sense: Buffer | undefined,
     res: { overflow: boolean; underflow: boolean; residualCount: number },
   ): void {
-    let data = EMPTY;
+    // RFC 7143 11.4.7: the data segment is SenseLength (2 bytes) then the sense data, sent as
+    // they are (no copy of the sense into one buffer).
+    let data: Buffer[] = [];
     if (sense !== undefined) {
-      // RFC 7143 11.4.7: SenseLength (2 bytes) then the sense data.
-      data = Buffer.allocUnsafe(2 + sense.length);
-      data.writeUInt16BE(sense.length, 0);
-      sense.copy(data, 2);
+      const senseLength = Buffer.allocUnsafe(2);
+      senseLength.writeUInt16BE(sense.length, 0);
+      data = [senseLength, sense];
     }
     this.write({
       opcode: Opcode.SCSI_RESPONSE,
       immediate: false,
       ahs: EMPTY,
-      data,
+      data: EMPTY,
       bidiOverflow: false,
       bidiUnderflow: false,
       overflow: res.overflow,
@@ -544,7 +598,7 @@ export class Connection implements SessionConnection, LoginHost {
       expDataSN: task.cmd.read ? task.dataSN : task.r2tSN,
       bidiResidualCount: 0,
       residualCount: res.residualCount,
-    });
+    }, data);
   }
 
   private async sendDataIn(
@@ -560,11 +614,12 @@ export class Connection implements SessionConnection, LoginHost {
       for (const seg of planDataIn(lengthBytes, this.params.initiatorMaxRecvDataSegmentLength, this.params.maxBurstLength)) {
         if (task.state === 'aborted' || this.state === 'closed') return;
         const withStatus = seg.last && status !== null;
+        // The PDU's data is a slice of the LU's read buffer, written as its own iovec.
         const writable = this.write({
           opcode: Opcode.SCSI_DATA_IN,
           immediate: false,
           ahs: EMPTY,
-          data: data.subarray(seg.offsetBytes, seg.offsetBytes + seg.lengthBytes),
+          data: EMPTY,
           final: seg.final,
           acknowledge: false,
           overflow: withStatus && res.overflow,
@@ -578,7 +633,7 @@ export class Connection implements SessionConnection, LoginHost {
           dataSN: task.dataSN++,
           bufferOffset: seg.offsetBytes,
           residualCount: withStatus ? res.residualCount : 0,
-        });
+        }, [data.subarray(seg.offsetBytes, seg.offsetBytes + seg.lengthBytes)]);
         if (!writable && !seg.last) {
           socket.uncork();
           await this.drained();
@@ -923,10 +978,14 @@ export class Connection implements SessionConnection, LoginHost {
     });
   }
 
-  /** Writes one PDU (header, data, padding and digests gathered by cork); false when the socket is full. */
-  private write(pdu: TargetPdu): boolean {
+  /**
+   * Writes one PDU: header, data, padding and digests as separate buffers gathered by cork (one
+   * writev), the data never copied. The data segment is `pdu.data`, or `dataParts` (consecutive
+   * buffers, e.g. a slice of a read buffer) when given. False when the socket is full.
+   */
+  private write(pdu: TargetPdu, dataParts?: readonly Buffer[]): boolean {
     if (this.state === 'closed' || this.state === 'closing') return false;
-    const parts = serializePdu(pdu, this.digests);
+    const parts = serializePduParts(pdu, dataParts ?? (pdu.data.length > 0 ? [pdu.data] : []), this.digests);
     if (parts.length === 1) return this.socket.write(parts[0]!);
     this.socket.cork();
     let ok = true;

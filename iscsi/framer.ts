@@ -8,6 +8,11 @@
 //    net.Socket gives a fresh Buffer per 'data' event) and keeps the chunk alive while it is held.
 //  - A header or data segment spanning chunks is copied, once, into a freshly allocated Buffer of
 //    exactly its length (so a 1 MiB Data-Out arriving in 64 KiB chunks is copied exactly once).
+//  - Unless the owner of the framer places the data segment itself (`placeData`): it then names,
+//    from the header, the Buffer the segment must land in — for a Data-Out, the slice of the
+//    task's write buffer at its Buffer Offset (RFC 7143 11.7.5) — and the segment is copied once,
+//    straight into it, whether it lies in one chunk or spans several. That buffer belongs to the
+//    owner; the framer writes into it only until the segment is complete (see `placingInto`).
 
 import { DIGEST_LENGTH, crc32c, readDigest, writeDigest } from './crc32c.js';
 import { IscsiError } from './errors.js';
@@ -28,11 +33,16 @@ export type FramerEvent =
   /** The PDU was framed but its header could not be decoded; `bhs` is its 48-byte header. */
   | { kind: 'reject'; bhs: Buffer; reason: number };
 
+/** Names the Buffer (exactly `dataLength` bytes) a PDU's data segment is to be copied into, from
+ *  its 48-byte BHS (already checked against the header digest); undefined lets the framer choose. */
+export type DataPlacement = (bhs: Buffer, dataLength: number) => Buffer | undefined;
+
 export interface FramerOptions {
   headerDigest?: boolean;
   dataDigest?: boolean;
   /** Our MaxRecvDataSegmentLength; a larger DataSegmentLength is fatal. Default: the 24-bit maximum. */
   maxDataSegmentLength?: number;
+  placeData?: DataPlacement;
 }
 
 type FramerState = 'header' | 'data' | 'trailer';
@@ -43,6 +53,7 @@ export class PduFramer {
   private headerDigest: boolean;
   private dataDigest: boolean;
   private maxDataSegmentLength: number;
+  private placeData: DataPlacement | undefined;
 
   private state: FramerState = 'header';
   private failure: IscsiError | undefined;
@@ -58,6 +69,8 @@ export class PduFramer {
   private dataDigestOn = false;
   private data: Buffer = EMPTY;
   private dataFill = 0;
+  /** The current data segment lands in a buffer its owner placed (copied into even from one chunk). */
+  private dataPlaced = false;
 
   /** Padding and data digest of the current PDU; internal only, never handed upward. */
   private readonly trailer = Buffer.alloc(3 + DIGEST_LENGTH);
@@ -68,6 +81,19 @@ export class PduFramer {
     this.headerDigest = opts.headerDigest ?? false;
     this.dataDigest = opts.dataDigest ?? false;
     this.maxDataSegmentLength = opts.maxDataSegmentLength ?? MAX_DATA_SEGMENT_LENGTH;
+    this.placeData = opts.placeData;
+  }
+
+  /** Sets (or clears) where data segments land, from the next PDU header on. */
+  setDataPlacement(placeData: DataPlacement | undefined): void {
+    this.placeData = placeData;
+  }
+
+  /** The placed buffer a data segment is still being copied into across chunks (its PDU is not
+   *  handed up yet), else undefined. Its owner must not let anybody else use that memory until
+   *  this moves on (e.g. a write whose Data-Out is complete waits for the extra PDU to end). */
+  get placingInto(): Buffer | undefined {
+    return this.state === 'data' && this.dataPlaced ? this.data : undefined;
   }
 
   /** Digests negotiated at login (RFC 7143 13.1) apply from the next PDU header on. */
@@ -174,6 +200,15 @@ export class PduFramer {
     this.dataDigestOn = this.dataDigest && dataLength > 0;
     this.data = EMPTY;
     this.dataFill = 0;
+    this.dataPlaced = false;
+    if (dataLength > 0 && this.placeData !== undefined) {
+      const target = this.placeData(bhs, dataLength);
+      if (target !== undefined) {
+        if (target.length !== dataLength) throw new RangeError(`placed ${target.length} bytes for a ${dataLength}-byte data segment`);
+        this.data = target;
+        this.dataPlaced = true;
+      }
+    }
     this.trailerLength = ((4 - (dataLength & 3)) & 3) + (this.dataDigestOn ? DIGEST_LENGTH : 0);
     this.trailerFill = 0;
     if (dataLength > 0) this.state = 'data';
@@ -183,12 +218,12 @@ export class PduFramer {
   private takeData(chunk: Buffer, offset: number, events: FramerEvent[]): number {
     const available = chunk.length - offset;
     let taken: number;
-    if (this.dataFill === 0 && available >= this.dataLength) {
+    if (this.dataFill === 0 && available >= this.dataLength && !this.dataPlaced) {
       this.data = chunk.subarray(offset, offset + this.dataLength);
       taken = this.dataLength;
     } else {
-      // Spans chunks: one copy into a buffer owned by this PDU alone.
-      if (this.dataFill === 0) this.data = Buffer.allocUnsafe(this.dataLength);
+      // Placed, or spans chunks: one copy, into the placed buffer or one owned by this PDU alone.
+      if (this.dataFill === 0 && !this.dataPlaced) this.data = Buffer.allocUnsafe(this.dataLength);
       taken = Math.min(this.dataLength - this.dataFill, available);
       chunk.copy(this.data, this.dataFill, offset, offset + taken);
     }
@@ -212,6 +247,7 @@ export class PduFramer {
     this.state = 'header';
     const { bhs, ahs, data } = this;
     this.bhs = this.ahs = this.data = EMPTY;
+    this.dataPlaced = false;
     let digestOk = true;
     if (this.dataDigestOn) {
       const padLength = this.trailerLength - DIGEST_LENGTH;
@@ -245,7 +281,24 @@ export class PduFramer {
  * when that is not empty. Empty parts are left out.
  */
 export function serializePdu(pdu: Pdu, opts: { headerDigest: boolean; dataDigest: boolean }): Buffer[] {
-  const bhs = encodeBhs(pdu);
+  return serializePduParts(pdu, pdu.data.length > 0 ? [pdu.data] : [], opts);
+}
+
+/**
+ * Like serializePdu, with the data segment given as consecutive buffers (`pdu.data` is not looked
+ * at): a Data-In's slice of the read buffer (RFC 7143 11.7), a SCSI Response's SenseLength and
+ * sense data (11.4.7). The header is encoded alone (encodeBhs with the summed DataSegmentLength),
+ * the data buffers are passed through as they are and the data digest (RFC 7143 13.1: CRC32C over
+ * data and padding) is computed over them in place.
+ */
+export function serializePduParts(
+  pdu: Pdu,
+  data: readonly Buffer[],
+  opts: { headerDigest: boolean; dataDigest: boolean },
+): Buffer[] {
+  let dataLength = 0;
+  for (const d of data) dataLength += d.length;
+  const bhs = encodeBhs(pdu, dataLength);
   const ahsEnd = BHS_LENGTH + pdu.ahs.length;
   let header = bhs;
   if (pdu.ahs.length > 0 || opts.headerDigest) {
@@ -255,14 +308,16 @@ export function serializePdu(pdu: Pdu, opts: { headerDigest: boolean; dataDigest
     if (opts.headerDigest) writeDigest(header, ahsEnd, crc32c(header.subarray(0, ahsEnd)));
   }
   const parts = [header];
-  const dataLength = pdu.data.length;
   if (dataLength === 0) return parts;
-  parts.push(pdu.data);
+  let crc: number | undefined;
+  for (const d of data) {
+    if (d.length === 0) continue;
+    parts.push(d);
+    if (opts.dataDigest) crc = crc32c(d, crc);
+  }
   const padLength = (4 - (dataLength & 3)) & 3;
   const trailer = Buffer.alloc(padLength + (opts.dataDigest ? DIGEST_LENGTH : 0));
-  if (opts.dataDigest) {
-    writeDigest(trailer, padLength, crc32c(trailer.subarray(0, padLength), crc32c(pdu.data)));
-  }
+  if (opts.dataDigest) writeDigest(trailer, padLength, crc32c(trailer.subarray(0, padLength), crc));
   if (trailer.length > 0) parts.push(trailer);
   return parts;
 }

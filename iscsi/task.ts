@@ -64,7 +64,18 @@ export class ScsiTask {
   private nextR2TOffset = 0;
   private readonly r2ts = new Map<number, OutstandingR2T>();
 
-  constructor(cmd: ScsiCommandPdu, params: OperationalParams, lun: number | null, lu: LogicalUnit | undefined) {
+  /**
+   * `writeBuffer`: the write buffer the connection already allocated (Expected Data Transfer
+   * Length bytes) when it placed the immediate data into its start (see writeBufferFor); else the
+   * task allocates it here and copies the immediate data in.
+   */
+  constructor(
+    cmd: ScsiCommandPdu,
+    params: OperationalParams,
+    lun: number | null,
+    lu: LogicalUnit | undefined,
+    writeBuffer?: Buffer,
+  ) {
     this.itt = cmd.itt;
     this.cmd = cmd;
     this.lun = lun;
@@ -74,9 +85,12 @@ export class ScsiTask {
     this.unsolicitedLimit = params.initialR2T ? Math.min(edtl, cmd.data.length) : Math.min(edtl, params.firstBurstLength);
     // RFC 7143 11.3.1: F=0 on a write means unsolicited Data-Out PDUs follow.
     this.unsolicitedOpen = cmd.write && !cmd.final && !params.initialR2T;
+    // One buffer of EDTL bytes holds the whole Data-Out; every segment is copied into it once.
     if (cmd.write && edtl > 0) {
       if (cmd.data.length === edtl) this.buffer = cmd.data;
-      else {
+      else if (writeBuffer !== undefined && writeBuffer.length === edtl && isSliceAt(cmd.data, writeBuffer, 0)) {
+        this.buffer = writeBuffer;
+      } else {
         this.buffer = Buffer.alloc(edtl);
         cmd.data.copy(this.buffer, 0);
       }
@@ -117,6 +131,34 @@ export class ScsiTask {
     return this.buffer ?? Buffer.alloc(0);
   }
 
+  /**
+   * Where the data segment of a Data-Out PDU for this task may land before the PDU is checked
+   * (the framer's placement, see framer.ts): the slice of the write buffer at its Buffer Offset
+   * when the TTT, offset and length fit what was asked (the same checks as acceptDataOut, without
+   * taking effect), else undefined (the framer then hands up its own buffer and acceptDataOut
+   * copies or refuses it). A placed PDU that acceptDataOut refuses fails the task, whose data is
+   * then never used.
+   */
+  placeDataOut(ttt: number, offset: number, len: number): Buffer | undefined {
+    if (!this.cmd.write || this.buffer === null || this.failure !== undefined) return undefined;
+    if (this.state !== 'waitingForCmdSN' && this.state !== 'collecting') return undefined;
+    if (offset + len > this.cmd.expectedDataTransferLength) return undefined;
+    if (ttt === RESERVED_TAG) {
+      if (!this.unsolicitedOpen || offset + len > this.unsolicitedLimit) return undefined;
+    } else {
+      const r2t = this.r2ts.get(ttt);
+      if (r2t === undefined || offset < r2t.bufferOffset || offset + len > r2t.bufferOffset + r2t.lengthBytes) return undefined;
+    }
+    return this.buffer.subarray(offset, offset + len);
+  }
+
+  /** Whether `b` is (part of) this task's write buffer. */
+  holdsBuffer(b: Buffer): boolean {
+    const own = this.buffer;
+    if (own === null || b.buffer !== own.buffer) return false;
+    return b.byteOffset < own.byteOffset + own.length && own.byteOffset < b.byteOffset + b.length;
+  }
+
   /** RFC 7143 11.7: place one Data-Out PDU, checking TTT, offset and length against what was asked. */
   acceptDataOut(pdu: DataOut): DataOutResult {
     const len = pdu.data.length;
@@ -155,7 +197,8 @@ export class ScsiTask {
         burstComplete = true;
       }
     }
-    pdu.data.copy(this.buffer, offset);
+    // Placed by the framer already (placeDataOut): nothing to copy.
+    if (!isSliceAt(pdu.data, this.buffer, offset)) pdu.data.copy(this.buffer, offset);
     this.receivedBytes += len;
     if (this.allDataReceived) return 'dataComplete';
     return burstComplete ? 'burstComplete' : 'accepted';
@@ -179,6 +222,24 @@ export class ScsiTask {
     }
     return out;
   }
+}
+
+/** `part` is the slice of `whole` that starts at byte `offset` of it (same memory). */
+function isSliceAt(part: Buffer, whole: Buffer, offset: number): boolean {
+  return part.buffer === whole.buffer && part.byteOffset === whole.byteOffset + offset && offset + part.length <= whole.length;
+}
+
+/**
+ * RFC 7143 11.3 immediate data: the write buffer for a SCSI Command PDU, from its BHS, when the
+ * immediate data is only the start of the Expected Data Transfer Length (so the data segment can
+ * land in it directly and ScsiTask takes it over); undefined when there is nothing to gain or the
+ * command will be rejected anyway (see ScsiTask.validate).
+ */
+export function writeBufferFor(bhs: Buffer, dataLength: number): Buffer | undefined {
+  const write = (bhs[1]! & 0x20) !== 0;
+  const edtl = bhs.readUInt32BE(20);
+  if (!write || dataLength >= edtl || edtl > MAX_WRITE_BUFFER_BYTES) return undefined;
+  return Buffer.alloc(edtl);
 }
 
 /** One Data-In PDU of a read: its slice of the data and whether it ends a sequence or the command. */

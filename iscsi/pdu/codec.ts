@@ -371,24 +371,27 @@ export function decodePdu(bhs: Buffer, ahs: Buffer, data: Buffer): Pdu {
 }
 
 /**
- * Encodes the 48-byte BHS of `pdu`, with TotalAHSLength and DataSegmentLength taken from
- * `pdu.ahs` and `pdu.data`. A SCSI Command with a CDB longer than 16 bytes must carry its
- * Extended CDB AHS in `pdu.ahs` (see extendedCdbAhs). Numeric fields are truncated to their
- * wire width (serial numbers wrap modulo 2^32).
+ * Encodes the 48-byte BHS of `pdu`, with TotalAHSLength taken from `pdu.ahs` and
+ * DataSegmentLength from `pdu.data`, or from `dataSegmentLength` when the data segment is sent as
+ * separate buffers (the header-only path of serializePduParts: `pdu.data` is then not looked at).
+ * A SCSI Command with a CDB longer than 16 bytes must carry its Extended CDB AHS in `pdu.ahs`
+ * (see extendedCdbAhs). Numeric fields are truncated to their wire width (serial numbers wrap
+ * modulo 2^32).
  */
-export function encodeBhs(pdu: Pdu): Buffer {
+export function encodeBhs(pdu: Pdu, dataSegmentLength: number = pdu.data.length): Buffer {
   const bhs = Buffer.alloc(BHS_LENGTH);
   if (pdu.ahs.length % 4 !== 0 || pdu.ahs.length > MAX_AHS_LENGTH) {
     throw new RangeError(`AHS length ${pdu.ahs.length} is not a multiple of 4 up to ${MAX_AHS_LENGTH}`);
   }
-  if (pdu.data.length > MAX_DATA_SEGMENT_LENGTH) {
-    throw new RangeError(`data segment of ${pdu.data.length} bytes exceeds ${MAX_DATA_SEGMENT_LENGTH}`);
+  if (dataSegmentLength > MAX_DATA_SEGMENT_LENGTH) {
+    throw new RangeError(`data segment of ${dataSegmentLength} bytes exceeds ${MAX_DATA_SEGMENT_LENGTH}`);
   }
   bhs[0] = (pdu.immediate ? FLAG_IMMEDIATE : 0) | pdu.opcode;
   bhs[4] = pdu.ahs.length / 4;
-  bhs[5] = pdu.data.length >>> 16;
-  bhs[6] = (pdu.data.length >>> 8) & 0xff;
-  bhs[7] = pdu.data.length & 0xff;
+  // RFC 7143 11.2.1.6 DataSegmentLength (24 bits).
+  bhs[5] = dataSegmentLength >>> 16;
+  bhs[6] = (dataSegmentLength >>> 8) & 0xff;
+  bhs[7] = dataSegmentLength & 0xff;
   const u32 = (offset: number, value: number): void => {
     bhs.writeUInt32BE(value >>> 0, offset);
   };

@@ -45,10 +45,24 @@ export function createDiskLogicalUnit(
   opts: { limits?: BlockLimits; log?: Logger } = {},
 ): LogicalUnit {
   const limits = opts.limits ?? defaultBlockLimits(backend.blockSize);
-  const device: DiskDevice = { backend, limits, writeLock: new LbaRangeLock(), capacityBlocks: backend.blockCount() };
+  const device: DiskDevice = {
+    backend,
+    limits,
+    writeLock: new LbaRangeLock(),
+    capacityBlocks: backend.blockCount(),
+    writeCacheEnabled: backend.writeCacheEnabled(),
+  };
+  // SBC-3 6.4.5 WCE lives in the backend (which persists it); MODE SELECT changes it there.
+  const writeCache = {
+    enabled: () => backend.writeCacheEnabled(),
+    setEnabled: async (enabled: boolean) => {
+      await backend.setWriteCacheEnabled(enabled);
+      device.writeCacheEnabled = backend.writeCacheEnabled();
+    },
+  };
 
   const modeHeader: ModeParameterHeaderSource = {
-    // SBC-3 6.4.1: DPOFUA — DPO and FUA are accepted; WP clear.
+    // SBC-3 6.4.1: DPOFUA — DPO and FUA are supported (FUA reaches the backend); WP clear.
     deviceSpecificParameter: () => 0x10,
     // SBC-3 6.4.2 short / long LBA mode parameter block descriptors.
     blockDescriptor: (longLba) => {
@@ -80,7 +94,7 @@ export function createDiskLogicalUnit(
     versionDescriptors: [VersionDescriptor.SAM_5, VersionDescriptor.ISCSI, VersionDescriptor.SPC_4, VersionDescriptor.SBC_3],
     opTable: diskOpTable,
     device,
-    modePages: [readWriteErrorRecoveryPage(), cachingPage(), controlPage(), informationalExceptionsPage()],
+    modePages: [readWriteErrorRecoveryPage(), cachingPage(writeCache), controlPage(), informationalExceptionsPage()],
     modeHeader,
     vpdPages: [
       unitSerialNumberPage(),
@@ -90,11 +104,19 @@ export function createDiskLogicalUnit(
       logicalBlockProvisioningPage(),
     ],
     // SBC-3 4.6: a volume that grew reports CAPACITY DATA HAS CHANGED to every nexus once.
+    // SPC-4 6.10: a write cache switched other than by MODE SELECT (the gateway's configuration
+    // or API) reports MODE PARAMETERS CHANGED to every nexus once (MODE SELECT itself tells the
+    // other nexuses, spcModeSelect).
     beforeCommand: (lu) => {
       const capacity = backend.blockCount();
       if (capacity !== device.capacityBlocks) {
         device.capacityBlocks = capacity;
         lu.unitAttentions.establishForAll(Sense.CAPACITY_DATA_HAS_CHANGED);
+      }
+      const wce = backend.writeCacheEnabled();
+      if (wce !== device.writeCacheEnabled) {
+        device.writeCacheEnabled = wce;
+        lu.unitAttentions.establishForAll(Sense.MODE_PARAMETERS_CHANGED);
       }
     },
     log: opts.log,

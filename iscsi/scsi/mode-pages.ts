@@ -1,7 +1,16 @@
 // Mode parameters (SPC-4 7.5) as data: each page is its default bytes plus a changeable mask.
 // A ModePageSet holds the current values for one logical unit, answers MODE SENSE for any page
-// control (current / changeable / default; saved is not supported) and validates MODE SELECT
-// pages against the changeable mask before applying any of them.
+// control and validates MODE SELECT pages against the changeable mask before applying any of them.
+//
+// Saved values (SPC-4 7.5.2 PS bit, 6.12 PC = 11b, 6.10 SP bit): a page may be backed by the device
+// (`device` below: the caching page's WCE is the BlockBackend's setting, which the backend
+// persists). Such a page is the only kind that is saveable: it reports PS = 1 and its saved values
+// are its current values — the device keeps one value, so a MODE SELECT with SP = 0 also changes
+// the saved value (noted as a deviation from SPC-4 6.10, which would keep it). Other pages have no
+// saved values: a power on loads their defaults, and MODE SENSE of saved values returns those
+// defaults. A logical unit with no saveable page implements no saved values at all: MODE SENSE
+// with PC = 11b gets SAVING PARAMETERS NOT SUPPORTED and MODE SELECT with SP = 1 gets INVALID
+// FIELD IN CDB (SPC-4 6.12.3, 6.10).
 
 import { invalidFieldInParameterList } from './cdb.js';
 import { Sense, SenseError } from './sense.js';
@@ -13,7 +22,21 @@ export interface ModePageDefinition {
   defaults: Buffer;
   /** Bits MODE SELECT may change (same length as `defaults`; header bytes zero). */
   changeable: Buffer;
+  /** Fields the device holds rather than this page set (e.g. WCE in the BlockBackend). Such a
+   *  page is saveable (PS = 1, saved = current values, see above). */
+  device?: ModePageDeviceFields;
 }
+
+/** Page fields backed by the device. */
+export interface ModePageDeviceFields {
+  /** Writes the device's current values of its fields into `page` (full page, header included). */
+  read(page: Buffer): void;
+  /** MODE SELECT changed the page to `page`: make the device's fields so (persisting them). */
+  apply(page: Buffer): Promise<void>;
+}
+
+/** SPC-4 7.5.7 byte 0 bit 7 of a page in MODE SENSE data: PS, the page is saveable. */
+const PAGE_PS = 0x80;
 
 /** SPC-4 7.5.7 page control. */
 export const PageControl = {
@@ -36,16 +59,32 @@ function page(pageCode: number, body: number[], changeableBody: number[]): ModeP
 export const readWriteErrorRecoveryPage = (): ModePageDefinition =>
   page(0x01, [0x80, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 
-/** SBC-3 6.4.5 caching mode page (08h). Every write is durable before GOOD (ARCHITECTURE.md
- *  "Nothing is acknowledged before it is durable locally"), so there is no volatile write cache:
- *  WCE is 0 and not changeable — a MODE SELECT that sets it gets INVALID FIELD IN PARAMETER LIST
- *  rather than a cache we would only pretend to have. RCD is 0 (reads are not cached either way). */
-export const cachingPage = (): ModePageDefinition =>
-  page(
+/** Byte 2 bit 2 of the caching mode page: WCE, write cache enable (SBC-3 6.4.5). */
+export const CACHING_WCE = 0x04;
+
+/**
+ * SBC-3 6.4.5 caching mode page (08h). WCE is the BlockBackend's write cache (ARCHITECTURE.md
+ * "Durability"): with WCE = 1 (the default) a write is acknowledged once the operating system holds
+ * it, SYNCHRONIZE CACHE or FUA make it stable; with WCE = 0 every write is stable before GOOD. WCE
+ * is changeable and read from / given to the backend (`device`), which persists it, so the page is
+ * saveable (PS = 1). RCD is 0: reads always see the latest data.
+ */
+export const cachingPage = (cache: { enabled(): boolean; setEnabled(enabled: boolean): Promise<void> }): ModePageDefinition => {
+  const d = page(
     0x08,
-    [0x00, 0x00, 0xff, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x00, 0x20, 0xff, 0xff, 0, 0, 0, 0],
-    new Array<number>(18).fill(0),
+    [CACHING_WCE, 0x00, 0xff, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x00, 0x20, 0xff, 0xff, 0, 0, 0, 0],
+    [CACHING_WCE, ...new Array<number>(17).fill(0)],
   );
+  return {
+    ...d,
+    device: {
+      read: (p) => {
+        p[2] = cache.enabled() ? p[2]! | CACHING_WCE : p[2]! & ~CACHING_WCE;
+      },
+      apply: (p) => cache.setEnabled((p[2]! & CACHING_WCE) !== 0),
+    },
+  };
+};
 
 /** SPC-4 7.5.8 control mode page (0Ah): TST 000b, QUEUE ALGORITHM MODIFIER 1 (unrestricted
  *  reordering), QErr 00b, TAS 1, BUSY TIMEOUT PERIOD unlimited. D_SENSE is changeable. */
@@ -74,23 +113,44 @@ export class ModePageSet {
     return control !== undefined && (control[2]! & CONTROL_D_SENSE) !== 0;
   }
 
+  /** Whether any page has saved values (MODE SELECT SP = 1 and MODE SENSE PC = 11b are allowed). */
+  get savesAny(): boolean {
+    return this.#definitions.some((d) => d.device !== undefined);
+  }
+
+  /** The current values of a page, with the device's fields read in. */
+  #currentOf(d: ModePageDefinition): Buffer {
+    const b = Buffer.from(this.#current.get(d.pageCode)!);
+    d.device?.read(b);
+    return b;
+  }
+
   /** The pages MODE SENSE returns for `pageCode`/`subpageCode` with page control `pc`, or null when
    *  the page is not supported (the caller reports INVALID FIELD IN CDB). */
   sense(pageCode: number, subpageCode: number, pc: number): Buffer[] | null {
-    if (pc === PageControl.SAVED) throw new SenseError(Sense.SAVING_PARAMETERS_NOT_SUPPORTED);
+    // SPC-4 6.12.3: saved values requested from a logical unit that implements none.
+    if (pc === PageControl.SAVED && !this.savesAny) throw new SenseError(Sense.SAVING_PARAMETERS_NOT_SUPPORTED);
     const pick = (d: ModePageDefinition): Buffer => {
+      let b: Buffer;
       switch (pc) {
-        case PageControl.CHANGEABLE: {
-          const b = Buffer.from(d.changeable);
+        case PageControl.CHANGEABLE:
+          b = Buffer.from(d.changeable);
           b[0] = d.defaults[0]!;
           b[1] = d.defaults[1]!;
-          return b;
-        }
+          break;
         case PageControl.DEFAULT:
-          return Buffer.from(d.defaults);
+          b = Buffer.from(d.defaults);
+          break;
+        case PageControl.SAVED:
+          // A device-backed page's saved values are its current ones; a page without saved
+          // values comes up with its defaults at power on, so those are what it would load.
+          b = d.device !== undefined ? this.#currentOf(d) : Buffer.from(d.defaults);
+          break;
         default:
-          return Buffer.from(this.#current.get(d.pageCode)!);
+          b = this.#currentOf(d);
       }
+      if (d.device !== undefined) b[0] = b[0]! | PAGE_PS;
+      return b;
     };
     if (pageCode === ALL_PAGES) {
       if (subpageCode !== 0 && subpageCode !== ALL_SUBPAGES) return null;
@@ -100,11 +160,27 @@ export class ModePageSet {
     return d ? [pick(d)] : null;
   }
 
-  /** MODE SELECT (SPC-4 6.11): validates every page in `pages` (starting at `offset` of the
-   *  parameter list, for field pointers) against the changeable masks, then applies them all.
-   *  Returns true when any current value changed. */
+  /** MODE SELECT (SPC-4 6.11): validates every page in the parameter list (from `offset`, for
+   *  field pointers) against the changeable masks, then applies them all. Returns true when any
+   *  current value changed. For logical units without device-backed pages (selectAsync is the
+   *  general form). */
   select(parameterList: Buffer, offset: number): boolean {
-    const updates: Array<{ pageCode: number; bytes: Buffer }> = [];
+    const plan = this.#plan(parameterList, offset);
+    if (plan.deviceUpdates.length > 0) throw new Error('MODE SELECT of a device-backed mode page needs selectAsync');
+    return plan.commit();
+  }
+
+  /** MODE SELECT as `select`, device-backed fields included: those are applied first (they may
+   *  fail, e.g. a backend that cannot persist the setting: the command then fails and no other
+   *  page has changed). */
+  async selectAsync(parameterList: Buffer, offset: number): Promise<boolean> {
+    const plan = this.#plan(parameterList, offset);
+    for (const apply of plan.deviceUpdates) await apply();
+    return plan.commit() || plan.deviceUpdates.length > 0;
+  }
+
+  #plan(parameterList: Buffer, offset: number): { deviceUpdates: Array<() => Promise<void>>; commit(): boolean } {
+    const updates: Array<{ d: ModePageDefinition; current: Buffer; bytes: Buffer }> = [];
     let pos = offset;
     while (pos < parameterList.length) {
       if (pos + 2 > parameterList.length) throw new SenseError(Sense.PARAMETER_LIST_LENGTH_ERROR);
@@ -117,7 +193,7 @@ export class ModePageSet {
       if (pageLength !== d.defaults.length - 2) throw invalidFieldInParameterList(pos + 1);
       if (pos + 2 + pageLength > parameterList.length) throw new SenseError(Sense.PARAMETER_LIST_LENGTH_ERROR);
       const incoming = parameterList.subarray(pos, pos + 2 + pageLength);
-      const current = this.#current.get(pageCode)!;
+      const current = this.#currentOf(d);
       for (let i = 2; i < incoming.length; i++) {
         const disallowed = (incoming[i]! ^ current[i]!) & ~d.changeable[i]!;
         if (disallowed !== 0) throw invalidFieldInParameterList(pos + i, 31 - Math.clz32(disallowed));
@@ -125,19 +201,30 @@ export class ModePageSet {
       const bytes = Buffer.from(current);
       incoming.copy(bytes, 2, 2);
       bytes[0] = current[0]!;
-      updates.push({ pageCode, bytes });
+      updates.push({ d, current, bytes });
       pos += 2 + pageLength;
     }
-    let changed = false;
+    const deviceUpdates: Array<() => Promise<void>> = [];
     for (const u of updates) {
-      if (!u.bytes.equals(this.#current.get(u.pageCode)!)) changed = true;
-      this.#current.set(u.pageCode, u.bytes);
+      const device = u.d.device;
+      if (device !== undefined && !u.bytes.equals(u.current)) deviceUpdates.push(() => device.apply(u.bytes));
     }
-    return changed;
+    return {
+      deviceUpdates,
+      commit: () => {
+        let changed = false;
+        for (const u of updates) {
+          if (u.d.device === undefined && !u.bytes.equals(u.current)) changed = true;
+          this.#current.set(u.d.pageCode, u.bytes);
+        }
+        return changed;
+      },
+    };
   }
 
-  /** A power on (TARGET COLD RESET) restores the defaults: there are no saved values (SPC-4 7.5.1);
-   *  a logical unit reset keeps the current values. */
+  /** A power on (TARGET COLD RESET) loads the saved values (SPC-4 7.5.1): the defaults for pages
+   *  without any, the device's (unchanged) fields for device-backed ones; a logical unit reset
+   *  keeps the current values. */
   restoreDefaults(): void {
     for (const d of this.#definitions) this.#current.set(d.pageCode, Buffer.from(d.defaults));
   }

@@ -42,6 +42,8 @@ export interface DiskDevice {
   readonly writeLock: LbaRangeLock;
   /** Capacity last reported, to notice growth (CAPACITY DATA HAS CHANGED). */
   capacityBlocks: number;
+  /** WCE last reported, to notice a change made outside MODE SELECT (MODE PARAMETERS CHANGED). */
+  writeCacheEnabled: boolean;
 }
 
 type Ctx = CommandContext<DiskDevice>;
@@ -143,23 +145,41 @@ function decodeReadWrite(layout: CdbLayout): (cdb: Buffer) => ReadWriteCommand {
   };
 }
 
-/** FUA and DPO need nothing: every write is durable before GOOD and there is no cache to keep. */
+/**
+ * READ(6/10/12/16). DPO is a hint with nothing to act on. FUA (SBC-3 5.11): the blocks are read
+ * from the medium, and a more recent version in a volatile cache must first reach it — reads here
+ * always see the latest data, so with the write cache enabled a FUA read flushes it first (the
+ * whole cache: the backend has no per-range flush, and more than asked is allowed).
+ */
 export async function sbcRead(ctx: Ctx, cmd: ReadWriteCommand): Promise<ScsiResponse> {
+  const { backend } = ctx.device;
   checkRange(ctx, cmd.lba, cmd.blockCount);
   checkTransferLength(ctx, cmd);
   if (cmd.blockCount === 0) return good();
-  return good(await ctx.device.backend.read(cmd.lba, cmd.blockCount));
+  if (cmd.fua && backend.writeCacheEnabled()) await backend.flush();
+  return good(await backend.read(cmd.lba, cmd.blockCount));
 }
 
+/** WRITE(6/10/12/16): FUA (SBC-3 5.35) goes to the backend, which then makes the data stable
+ *  before resolving; WRITE(6) has no FUA bit. */
 export async function sbcWrite(ctx: Ctx, cmd: ReadWriteCommand): Promise<ScsiResponse> {
+  const { backend } = ctx.device;
   checkRange(ctx, cmd.lba, cmd.blockCount);
   checkTransferLength(ctx, cmd);
-  const { data, residual } = dataOutBlocks(ctx, cmd.blockCount * ctx.device.backend.blockSize);
+  const { data, residual } = dataOutBlocks(ctx, cmd.blockCount * backend.blockSize);
   if (data.length > 0) {
-    const blocks = data.length / ctx.device.backend.blockSize;
-    await withWriteLock(ctx, cmd.lba, blocks, () => ctx.device.backend.write(cmd.lba, data));
+    const blocks = data.length / backend.blockSize;
+    await withWriteLock(ctx, cmd.lba, blocks, () => backend.write(cmd.lba, data, { fua: cmd.fua }));
   }
   return { status: ScsiStatus.GOOD, ...residual };
+}
+
+/** WRITE AND VERIFY(10/12/16) (SBC-3 5.36–5.38): the data is verified on the medium after it is
+ *  written, so it is written with FUA whatever byte 1 says (byte 1 bit 3 is reserved here); the
+ *  verify itself cannot fail once the backend wrote what it was given. */
+function decodeWriteAndVerify(layout: CdbLayout): (cdb: Buffer) => ReadWriteCommand {
+  const decode = decodeReadWrite(layout);
+  return (cdb) => ({ ...decode(cdb), fua: true });
 }
 
 // ---- VERIFY (SBC-3 5.26–5.28) -----------------------------------------------------------------
@@ -237,7 +257,8 @@ export async function sbcWriteSame(ctx: Ctx, cmd: WriteSameCommand): Promise<Scs
   await withWriteLock(ctx, cmd.lba, blockCount, async () => {
     // SBC-3 5.42 / 4.7.3.4: UNMAP set asks for the blocks to be deallocated; like LIO (and as
     // libiscsi WriteSame10.UnmapUntilEnd expects) we deallocate whatever the Data-Out holds, and
-    // the blocks then read as zeros (LBPRZ = 1).
+    // the blocks then read as zeros (LBPRZ = 1). WRITE SAME has no FUA bit (SBC-3 5.42, 5.43):
+    // durability follows WCE alone, in the backend.
     if (cmd.unmap) {
       await backend.unmap(cmd.lba, blockCount);
       return;
@@ -360,6 +381,14 @@ function decodeRangeOnly(layout: CdbLayout): (cdb: Buffer) => BlockRange {
   return (cdb) => decodeRange(cdb, layout);
 }
 
+/**
+ * SBC-3 5.22, 5.23: everything acknowledged is on stable storage before GOOD. The whole cache is
+ * flushed, not just the range (allowed: the range only says what must at least be synchronized).
+ * IMMED = 1 allows GOOD as soon as the CDB is validated; it is supported (so not refused with
+ * INVALID FIELD IN CDB) by the stronger behaviour of flushing first all the same: an initiator
+ * that set IMMED may assume nothing about when the flush ends, and a flush that fails is then
+ * still reported on this command rather than lost (no deferred errors here).
+ */
 export async function sbcSynchronizeCache(ctx: Ctx, cmd: BlockRange): Promise<ScsiResponse> {
   checkRange(ctx, cmd.lba, cmd.blockCount);
   await ctx.device.backend.flush();
@@ -400,7 +429,7 @@ export async function sbcCompareAndWrite(ctx: Ctx, cmd: CompareAndWriteCommand):
     const medium = await backend.read(cmd.lba, cmd.blockCount);
     const at = firstMismatch(medium, verify);
     if (at >= 0) throw new SenseError(Sense.MISCOMPARE_DURING_VERIFY_OPERATION, { information: at });
-    await backend.write(cmd.lba, write);
+    await backend.write(cmd.lba, write, { fua: cmd.fua }); // SBC-3 5.2 FUA
   });
   return good();
 }
@@ -415,7 +444,7 @@ export async function sbcOrWrite(ctx: Ctx, cmd: ReadWriteCommand): Promise<ScsiR
     await withWriteLock(ctx, cmd.lba, blocks, async () => {
       const merged = await backend.read(cmd.lba, blocks);
       for (let i = 0; i < merged.length; i++) merged[i]! |= data[i]!;
-      await backend.write(cmd.lba, merged);
+      await backend.write(cmd.lba, merged, { fua: cmd.fua }); // SBC-3 5.12 FUA
     });
   }
   return { status: ScsiStatus.GOOD, ...residual };
@@ -458,10 +487,9 @@ export function sbcOps(): OpEntry<DiskDevice>[] {
     write('WRITE(10)', Op.WRITE_10, decodeReadWrite(LAYOUT_10), rw10Usage(Op.WRITE_10)),
     write('WRITE(12)', Op.WRITE_12, decodeReadWrite(LAYOUT_12), rw12Usage(Op.WRITE_12)),
     write('WRITE(16)', Op.WRITE_16, decodeReadWrite(LAYOUT_16), rw16Usage(Op.WRITE_16)),
-    // WRITE AND VERIFY: the write is durable when it completes, so the verify cannot fail.
-    write('WRITE AND VERIFY(10)', Op.WRITE_AND_VERIFY_10, decodeReadWrite(LAYOUT_10), rw10Usage(Op.WRITE_AND_VERIFY_10)),
-    write('WRITE AND VERIFY(12)', Op.WRITE_AND_VERIFY_12, decodeReadWrite(LAYOUT_12), rw12Usage(Op.WRITE_AND_VERIFY_12)),
-    write('WRITE AND VERIFY(16)', Op.WRITE_AND_VERIFY_16, decodeReadWrite(LAYOUT_16), rw16Usage(Op.WRITE_AND_VERIFY_16)),
+    write('WRITE AND VERIFY(10)', Op.WRITE_AND_VERIFY_10, decodeWriteAndVerify(LAYOUT_10), rw10Usage(Op.WRITE_AND_VERIFY_10)),
+    write('WRITE AND VERIFY(12)', Op.WRITE_AND_VERIFY_12, decodeWriteAndVerify(LAYOUT_12), rw12Usage(Op.WRITE_AND_VERIFY_12)),
+    write('WRITE AND VERIFY(16)', Op.WRITE_AND_VERIFY_16, decodeWriteAndVerify(LAYOUT_16), rw16Usage(Op.WRITE_AND_VERIFY_16)),
     verify('VERIFY(10)', Op.VERIFY_10, LAYOUT_10, rw10Usage(Op.VERIFY_10)),
     verify('VERIFY(12)', Op.VERIFY_12, LAYOUT_12, rw12Usage(Op.VERIFY_12)),
     verify('VERIFY(16)', Op.VERIFY_16, LAYOUT_16, rw16Usage(Op.VERIFY_16)),

@@ -154,22 +154,31 @@ export function spcModeSense<D>(ctx: CommandContext<D>, cmd: ModeSenseCommand): 
 
 interface ModeSelectCommand {
   tenByte: boolean;
+  /** SP: save pages. */
+  savePages: boolean;
   parameterListLength: number;
 }
 
 function decodeModeSelect(cdb: Buffer, tenByte: boolean): ModeSelectCommand {
   const parameterListLength = tenByte ? cdb.readUInt16BE(7) : cdb[4]!;
-  if (cdb[1]! & 0x01) throw invalidFieldInCdb(1, 0); // SP: no saved pages
   if ((cdb[1]! & 0x10) === 0 && parameterListLength > 0) throw invalidFieldInCdb(1, 4); // PF: only SPC pages
-  return { tenByte, parameterListLength };
+  return { tenByte, savePages: (cdb[1]! & 0x01) !== 0, parameterListLength };
 }
 
 export const decodeModeSelect6 = (cdb: Buffer): ModeSelectCommand => decodeModeSelect(cdb, false);
 export const decodeModeSelect10 = (cdb: Buffer): ModeSelectCommand => decodeModeSelect(cdb, true);
 
-export function spcModeSelect<D>(ctx: CommandContext<D>, cmd: ModeSelectCommand): ScsiResponse {
+/** The mode pages of a MODE SELECT parameter list after its header and block descriptors have
+ *  been checked (SPC-4 7.5.5, 7.5.6), as the list and the offset of its first page; null when the
+ *  command carries no parameter list. */
+function modeSelectPages<D>(ctx: CommandContext<D>, cmd: ModeSelectCommand): { list: Buffer; offset: number } | null {
   const lu = ctx.lu;
-  if (cmd.parameterListLength === 0) return good();
+  // SPC-4 6.10: SP = 1 on a logical unit that implements no saved pages is INVALID FIELD IN CDB.
+  // Where some page is saveable (the disk's caching page, see mode-pages.ts), SP = 1 saves the
+  // saveable pages sent — their saved values are their current ones — and changes the others'
+  // current values only.
+  if (cmd.savePages && !lu.modePages.savesAny) throw invalidFieldInCdb(1, 0);
+  if (cmd.parameterListLength === 0) return null;
   const data = ctx.req.dataOut ?? Buffer.alloc(0);
   const headerLength = cmd.tenByte ? 8 : 4;
   if (data.length < cmd.parameterListLength || cmd.parameterListLength < headerLength) {
@@ -190,9 +199,26 @@ export function spcModeSelect<D>(ctx: CommandContext<D>, cmd: ModeSelectCommand)
       check(list.subarray(off, off + size), off);
     }
   }
-  if (lu.modePages.select(list, headerLength + blockDescriptorLength)) {
+  return { list, offset: headerLength + blockDescriptorLength };
+}
+
+/** MODE SELECT for logical units whose mode pages are not device-backed (e.g. the tape drive's
+ *  sscModeSelect); spcModeSelectAsync is the general form the SPC op table uses. */
+export function spcModeSelect<D>(ctx: CommandContext<D>, cmd: ModeSelectCommand): ScsiResponse {
+  const pages = modeSelectPages(ctx, cmd);
+  if (pages !== null && ctx.lu.modePages.select(pages.list, pages.offset)) {
     // SPC-4 6.11: other I_T nexuses learn of the change by a unit attention.
-    lu.unitAttentions.establishForAll(Sense.MODE_PARAMETERS_CHANGED, ctx.nexus.id);
+    ctx.lu.unitAttentions.establishForAll(Sense.MODE_PARAMETERS_CHANGED, ctx.nexus.id);
+  }
+  return good();
+}
+
+/** MODE SELECT(6/10) (SPC-4 6.10, 6.11), device-backed page fields (the caching page's WCE) included. */
+export async function spcModeSelectAsync<D>(ctx: CommandContext<D>, cmd: ModeSelectCommand): Promise<ScsiResponse> {
+  const pages = modeSelectPages(ctx, cmd);
+  if (pages !== null && (await ctx.lu.modePages.selectAsync(pages.list, pages.offset))) {
+    // SPC-4 6.11: other I_T nexuses learn of the change by a unit attention.
+    ctx.lu.unitAttentions.establishForAll(Sense.MODE_PARAMETERS_CHANGED, ctx.nexus.id);
   }
   return good();
 }
@@ -383,7 +409,7 @@ export function spcOps<D>(): OpEntry<D>[] {
       access: 'write',
       usage: [Op.MODE_SELECT_6, 0x11, 0, 0, 0xff, CONTROL],
       decode: decodeModeSelect6,
-      execute: spcModeSelect,
+      execute: spcModeSelectAsync,
     }),
     defineOp<D, ModeSelectCommand>({
       name: 'MODE SELECT(10)',
@@ -392,7 +418,7 @@ export function spcOps<D>(): OpEntry<D>[] {
       access: 'write',
       usage: [Op.MODE_SELECT_10, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, CONTROL],
       decode: decodeModeSelect10,
-      execute: spcModeSelect,
+      execute: spcModeSelectAsync,
     }),
     defineOp<D, ModeSenseCommand>({
       name: 'MODE SENSE(6)',

@@ -1,7 +1,7 @@
 // An in-memory, sparse BlockBackend for unit tests: only written blocks take memory; unmapped
 // blocks read as zeros. Capacity can be changed to exercise CAPACITY DATA HAS CHANGED.
 
-import type { BlockBackend } from '../../iscsi/device.js';
+import type { BlockBackend, WriteOptions } from '../../iscsi/device.js';
 
 export class MemoryBackend implements BlockBackend {
   readonly blockSize: number;
@@ -11,6 +11,17 @@ export class MemoryBackend implements BlockBackend {
   readonly #blocks = new Map<number, Buffer>();
   /** SBC-3 6.4.5 WCE (memory is as durable as it gets here; the flag is only reported). */
   writeCache = true;
+  /** What reached the backend, for tests of FUA / SYNCHRONIZE CACHE / WCE handling. */
+  readonly calls = {
+    writes: 0,
+    /** Writes with `fua: true`. */
+    fuaWrites: 0,
+    unmaps: 0,
+    fuaUnmaps: 0,
+    flushes: 0,
+    /** setWriteCacheEnabled calls, with their argument. */
+    setWriteCache: [] as boolean[],
+  };
   /** Set to make every call fail with this error (e.g. `{ transient: true }`). */
   failWith: unknown = null;
 
@@ -46,10 +57,12 @@ export class MemoryBackend implements BlockBackend {
     return out;
   }
 
-  async write(lba: number, data: Buffer): Promise<void> {
+  async write(lba: number, data: Buffer, opts: WriteOptions = {}): Promise<void> {
     if (data.length % this.blockSize !== 0) throw new Error('partial block write');
     const blockCount = data.length / this.blockSize;
     this.#check(lba, blockCount);
+    this.calls.writes++;
+    if (opts.fua === true) this.calls.fuaWrites++;
     for (let i = 0; i < blockCount; i++) {
       this.#blocks.set(lba + i, Buffer.from(data.subarray(i * this.blockSize, (i + 1) * this.blockSize)));
     }
@@ -60,11 +73,15 @@ export class MemoryBackend implements BlockBackend {
   }
 
   async setWriteCacheEnabled(enabled: boolean): Promise<void> {
+    if (this.failWith !== null) throw this.failWith;
+    this.calls.setWriteCache.push(enabled);
     this.writeCache = enabled;
   }
 
-  async unmap(lba: number, blockCount: number): Promise<void> {
+  async unmap(lba: number, blockCount: number, opts: WriteOptions = {}): Promise<void> {
     this.#check(lba, blockCount);
+    this.calls.unmaps++;
+    if (opts.fua === true) this.calls.fuaUnmaps++;
     for (let i = 0; i < blockCount; i++) this.#blocks.delete(lba + i);
   }
 
@@ -82,5 +99,6 @@ export class MemoryBackend implements BlockBackend {
 
   async flush(): Promise<void> {
     if (this.failWith !== null) throw this.failWith;
+    this.calls.flushes++;
   }
 }

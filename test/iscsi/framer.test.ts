@@ -3,7 +3,7 @@
 
 import t from 'tap';
 import { IscsiError } from '../../iscsi/errors.js';
-import { PduFramer, serializePdu, type FramerEvent } from '../../iscsi/framer.js';
+import { PduFramer, serializePdu, serializePduParts, type FramerEvent } from '../../iscsi/framer.js';
 import { Opcode, RejectReason, type DataOut, type Pdu } from '../../iscsi/pdu/types.js';
 import { PDU_FIXTURES, hex } from '../fixtures/pdu-fixtures.js';
 
@@ -196,6 +196,59 @@ t.test('a data segment inside one chunk is a view of that chunk', async (t) => {
   const chunk = Buffer.from(nop.wire, 'hex');
   const [event] = new PduFramer().push(chunk);
   t.ok(event?.kind === 'pdu' && event.pdu.data.buffer === chunk.buffer, 'no copy: the chunk is never reused');
+});
+
+t.test('a placed data segment lands once in the owner\'s buffer, split at every offset', async (t) => {
+  const payload = Buffer.alloc(1001);
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 13 + 1) & 0xff;
+  const pdu: DataOut = {
+    opcode: Opcode.SCSI_DATA_OUT, immediate: false, ahs: Buffer.alloc(0), data: payload, final: true,
+    lun: 0n, itt: 7, ttt: 9, expStatSN: 1, dataSN: 0, bufferOffset: 100,
+  };
+  for (const mode of DIGEST_MODES) {
+    const wire = wireOf(pdu, mode);
+    for (let at = 0; at <= wire.length; at++) {
+      const owner = Buffer.alloc(2000);
+      const seen: Array<Buffer | undefined> = [];
+      const framer = new PduFramer({
+        ...mode,
+        placeData: (bhs, dataLength) => owner.subarray(bhs.readUInt32BE(40), bhs.readUInt32BE(40) + dataLength),
+      });
+      const events = [wire.subarray(0, at), wire.subarray(at)].flatMap((c) => {
+        const out = framer.push(Buffer.from(c));
+        seen.push(framer.placingInto);
+        return out;
+      });
+      const event = events[0];
+      if (events.length !== 1 || event?.kind !== 'pdu') {
+        t.fail(`split at ${at} ${JSON.stringify(mode)}: ${events.map((e) => e.kind).join()}`);
+        continue;
+      }
+      const data = event.pdu.data;
+      if (data.buffer !== owner.buffer || data.byteOffset !== owner.byteOffset + 100 || !data.equals(payload)) {
+        t.fail(`split at ${at} ${JSON.stringify(mode)}: not in the placed buffer`);
+      }
+      const dataStart = wire.length - payload.length - 3 - (mode.dataDigest ? 4 : 0);
+      const midData = at >= dataStart && at < dataStart + payload.length; // from the header on
+      if ((seen[0] !== undefined) !== midData) t.fail(`split at ${at}: placingInto while the segment is being copied only`);
+      if (seen[1] !== undefined) t.fail('placingInto cleared once the segment is complete');
+    }
+  }
+  t.pass('every split');
+});
+
+t.test('serializePduParts: the data segment as several buffers, digest over all of them', async (t) => {
+  const a = Buffer.from('0011', 'hex');
+  const b = Buffer.from('2233445566', 'hex');
+  const pdu: DataOut = {
+    opcode: Opcode.SCSI_DATA_OUT, immediate: false, ahs: Buffer.alloc(0), data: Buffer.concat([a, b]), final: true,
+    lun: 0n, itt: 7, ttt: 9, expStatSN: 1, dataSN: 0, bufferOffset: 0,
+  };
+  for (const mode of DIGEST_MODES) {
+    const parts = serializePduParts({ ...pdu, data: Buffer.alloc(0) }, [a, b], mode);
+    t.equal(Buffer.concat(parts).toString('hex'), wireOf(pdu, mode).toString('hex'), `same wire form ${JSON.stringify(mode)}`);
+    t.ok(parts[1] === a && parts[2] === b, 'the data buffers are passed through, not copied');
+  }
 });
 
 t.test('fuzz: mutated streams in random chunks yield events or a fatal IscsiError', async (t) => {

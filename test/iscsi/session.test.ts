@@ -3,7 +3,7 @@
 import t from 'tap';
 import { ScsiStatus, type TargetConfig } from '../../iscsi/device.js';
 import { serializePdu } from '../../iscsi/framer.js';
-import { Opcode, RESERVED_TAG, RejectReason } from '../../iscsi/pdu/types.js';
+import { Opcode, RESERVED_TAG, RejectReason, type DataOut } from '../../iscsi/pdu/types.js';
 import { MemoryLun } from '../helpers/memory-lun.js';
 import { PduPeer, read10, testServer, write10 } from '../helpers/pdu-peer.js';
 
@@ -122,6 +122,73 @@ t.test('Write10.UnsolicitedThenR2T', async (t) => {
   t.equal(resp.status, ScsiStatus.GOOD);
   t.equal(resp.expDataSN, 3, 'ExpDataSN counts the R2Ts of a write');
   t.equal(lun.data.subarray(0, 4096).toString('hex'), data.toString('hex'));
+  peer.destroy();
+});
+
+/** The Data-Out buffers the LU was handed. */
+function captureDataOut(lun: MemoryLun): Buffer[] {
+  const seen: Buffer[] = [];
+  const execute = lun.execute.bind(lun);
+  lun.execute = (req) => {
+    if (req.dataOut !== null) seen.push(req.dataOut);
+    return execute(req);
+  };
+  return seen;
+}
+
+const dataOutPdu = (fields: Partial<DataOut> & { data: Buffer }): DataOut => ({
+  opcode: Opcode.SCSI_DATA_OUT, immediate: false, ahs: Buffer.alloc(0), final: true, lun: 0n, itt: 1,
+  ttt: RESERVED_TAG, expStatSN: 0, dataSN: 0, bufferOffset: 0, ...fields,
+});
+
+t.test('Write10.DataOutInOneBuffer: immediate data and Data-Out land in one EDTL buffer, in small chunks', async (t) => {
+  for (const digests of [false, true]) {
+    const { lun, peer, login } = setup({ InitialR2T: 'Yes', HeaderDigest: digests ? 'CRC32C' : 'None', DataDigest: digests ? 'CRC32C' : 'None' });
+    const seen = captureDataOut(lun);
+    await login();
+    if (digests) peer.setDigests(true, true);
+    const data = pattern(16384, 3);
+    // Immediate data, then the rest in two Data-Out PDUs, every PDU fed in 1000-byte pieces.
+    const cmd = peer.scsiCommand({ cdb: write10(16, 32), write: true, expectedDataTransferLength: 16384, data: data.subarray(0, 4096), itt: 21 });
+    t.equal(cmd.data.length, 4096);
+    const r2t = await peer.expect(Opcode.R2T);
+    t.equal(`${r2t.bufferOffset}+${r2t.desiredDataTransferLength}`, '4096+12288');
+    const wire = Buffer.concat([
+      ...serializePdu(dataOutPdu({ itt: 21, ttt: r2t.ttt, bufferOffset: 4096, data: data.subarray(4096, 10000), final: false, dataSN: 0 }), { headerDigest: digests, dataDigest: digests }),
+      ...serializePdu(dataOutPdu({ itt: 21, ttt: r2t.ttt, bufferOffset: 10000, data: data.subarray(10000), final: true, dataSN: 1 }), { headerDigest: digests, dataDigest: digests }),
+    ]);
+    for (let at = 0; at < wire.length; at += 1000) peer.sendRaw(Buffer.from(wire.subarray(at, at + 1000)));
+    t.equal((await peer.expect(Opcode.SCSI_RESPONSE)).status, ScsiStatus.GOOD);
+    t.equal(seen.length, 1);
+    const dataOut = seen[0]!;
+    t.ok(dataOut.equals(data), `the LU got all the data (digests ${digests})`);
+    t.ok(dataOut.byteOffset === 0 && dataOut.buffer.byteLength === 16384, 'one buffer of exactly the EDTL');
+    t.equal(lun.data.subarray(16 * 512, 48 * 512).toString('hex'), data.toString('hex'));
+    peer.destroy();
+  }
+});
+
+t.test('DataOut.BeyondCompletion: an extra Data-Out still arriving keeps the buffer from the LU', async (t) => {
+  const { lun, peer, login } = setup({ InitialR2T: 'Yes', ImmediateData: 'No' });
+  await login();
+  const data = pattern(8192, 4);
+  peer.scsiCommand({ cdb: write10(0, 16), write: true, expectedDataTransferLength: 8192, itt: 22 });
+  const r2t = await peer.expect(Opcode.R2T);
+  const mode = { headerDigest: false, dataDigest: false };
+  const complete = Buffer.concat(serializePdu(dataOutPdu({ itt: 22, ttt: r2t.ttt, data, final: true }), mode));
+  // A second copy of the last 4 KiB, for the same R2T: placed while the R2T was outstanding, its
+  // header in the same chunk as the PDU that completes the data, its data still coming.
+  const extra = Buffer.concat(serializePdu(dataOutPdu({ itt: 22, ttt: r2t.ttt, bufferOffset: 4096, data: Buffer.alloc(4096, 0xee), dataSN: 1 }), mode));
+  peer.sendRaw(Buffer.concat([complete, extra.subarray(0, 48 + 100)]));
+  for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve)); // let the target take the chunk
+  t.equal(lun.executed.filter((cdb) => cdb[0] === 0x2a).length, 0, 'the write has not run while its buffer is being written');
+  peer.sendRaw(extra.subarray(48 + 100));
+  await peer.expect(Opcode.REJECT);
+  const resp = await peer.expect(Opcode.SCSI_RESPONSE);
+  t.equal(resp.itt, 22);
+  t.equal(resp.status, ScsiStatus.CHECK_CONDITION);
+  t.equal(senseOf(resp.data), '0b/4b/05', 'ABORTED COMMAND, DATA OFFSET ERROR');
+  t.equal(lun.executed.filter((cdb) => cdb[0] === 0x2a).length, 0, 'never ran');
   peer.destroy();
 });
 

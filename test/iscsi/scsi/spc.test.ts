@@ -156,7 +156,11 @@ t.test('ModeSense6.Control / PageControl', async (t) => {
   t.equal(cur.subarray(4).toString('hex'), '0a0a' + '001040000000ffff0000', 'TST 0, QAM 1, TAS, busy timeout unlimited');
   const changeable = (await run(modeSense6(0x40 | 0x0a, 0, 255, true))).dataIn!;
   t.equal(changeable.subarray(4).toString('hex'), '0a0a04000000000000000000', 'only D_SENSE is changeable');
-  expectSense(t, await run(modeSense6(0xc0 | 0x0a)), Sense.SAVING_PARAMETERS_NOT_SUPPORTED);
+  // The disk has a saveable page (caching), so saved values are implemented; the control page
+  // has none of its own and reports the defaults a power on would load (mode-pages.ts).
+  const saved = await run(modeSense6(0xc0 | 0x0a, 0, 255, true));
+  expectGood(t, saved);
+  t.equal(saved.dataIn?.subarray(4).toString('hex'), '0a0a' + '001040000000ffff0000', 'saved = default values, PS = 0');
   expectSense(t, await run(modeSense6(0x19)), Sense.INVALID_FIELD_IN_CDB, { fieldPointer: 2, bitPointer: 5 });
   expectSense(t, await run(modeSense6(0x0a, 1)), Sense.INVALID_FIELD_IN_CDB, { fieldPointer: 3 });
   const truncated = await run(modeSense6(0x3f, 0, 4));
@@ -169,8 +173,8 @@ t.test('ModeSense10.LongLba', async (t) => {
   const d = (await run(modeSense10(0x08, 0x10))).dataIn!;
   t.equal(d.subarray(0, 8).toString('hex'), '002a00100100' + '0010', 'LONGLBA, 16-byte block descriptor');
   t.equal(d.subarray(8, 24).toString('hex'), '0000000000000800' + '0000000000000200');
-  t.equal(d.subarray(24, 26).toString('hex'), '0812', 'caching page');
-  t.equal(d[26]! & 0x04, 0, 'WCE = 0: no volatile cache');
+  t.equal(d.subarray(24, 26).toString('hex'), '8812', 'caching page, PS = 1 (saveable)');
+  t.equal(d[26]! & 0x04, 0x04, 'WCE = 1: the backend write cache is enabled');
 });
 
 t.test('ModeSelect6.ControlDSense switches to descriptor format sense', async (t) => {
@@ -191,12 +195,13 @@ t.test('ModeSelect6.InvalidFields', async (t) => {
   const list = Buffer.from(caching);
   list[0] = 0;
   list[2] = 0; // DEVICE-SPECIFIC PARAMETER is ignored/reserved on select
-  list[6] |= 0x04; // WCE
+  list[6] |= 0x01; // RCD: not changeable (WCE is, see write-cache.test.ts)
   expectSense(t, await run([0x15, 0x10, 0, 0, list.length, 0], list), Sense.INVALID_FIELD_IN_PARAMETER_LIST, {
     fieldPointer: 6,
-    bitPointer: 2,
+    bitPointer: 0,
   });
-  expectSense(t, await run([0x15, 0x11, 0, 0, 4, 0], Buffer.alloc(4)), Sense.INVALID_FIELD_IN_CDB, { fieldPointer: 1, bitPointer: 0 });
+  // SP = 1 is allowed on the disk: its caching page is saveable (SPC-4 6.10).
+  expectGood(t, await run([0x15, 0x11, 0, 0, 4, 0], Buffer.alloc(4)));
   expectSense(t, await run([0x15, 0x00, 0, 0, 4, 0], Buffer.alloc(4)), Sense.INVALID_FIELD_IN_CDB, { fieldPointer: 1, bitPointer: 4 });
   expectSense(t, await run([0x15, 0x10, 0, 0, 3, 0], Buffer.alloc(3)), Sense.PARAMETER_LIST_LENGTH_ERROR);
   const shortPage = Buffer.from('000000000a0a0010', 'hex');
