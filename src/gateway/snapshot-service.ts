@@ -22,6 +22,7 @@ import {
   putSnapshot,
   type SnapshotRecord,
 } from '../store/snapshot-catalog.js';
+import { parseSnapshotManifest, type SnapshotManifest } from '../store/snapshot-manifest.js';
 import {
   OBJECT_CHUNK_SIZE_BYTES,
   chunkObjectKey,
@@ -32,21 +33,8 @@ import {
 } from '../store/storage-engine.js';
 import { GatewayError } from './gateway-error.js';
 
-/** docs/object-layout.md "Manifest", for a snapshot. */
-export interface SnapshotManifest {
-  format: 1;
-  volumeId: number;
-  snapId: string;
-  createdAt: string;
-  sizeBytes: number;
-  blockSize: number;
-  chunkSizeBytes: number;
-  /** objectChunkIndex (hex) -> SHA-256 (hex); absent = zeros. */
-  chunks: Record<string, string>;
-  /** objectChunkIndex (hex) -> id of the volume whose chunk objects hold it, where that is not
-   *  `volumeId` (chunks of a volume restored from a snapshot that were never rewritten). */
-  chunkVolumes?: Record<string, number>;
-}
+/** docs/object-layout.md "Manifest", for a snapshot (store/snapshot-manifest.ts). */
+export type { SnapshotManifest };
 
 export interface SnapshotCounters {
   /** Chunk objects put by snapshots. */
@@ -188,8 +176,8 @@ export class SnapshotService {
     if (record.status !== 'completed') {
       throw new GatewayError('GW_SNAPSHOT_INVALID_STATE', `snapshot ${snapId} is ${record.status}, not completed`);
     }
-    const body = await this.engine.objectStore.get(snapshotManifestKey(record.volumeId, snapId));
-    return JSON.parse(body.toString('utf8')) as SnapshotManifest;
+    const key = snapshotManifestKey(record.volumeId, snapId);
+    return parseSnapshotManifest(await this.engine.objectStore.get(key), key);
   }
 
   /** Makes the (new, not yet served) volume `volumeId` hold the snapshot's content: each chunk is

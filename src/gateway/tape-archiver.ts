@@ -13,12 +13,10 @@
 //   eject a RETRIEVED tape: ARCHIVED again (the archive is unchanged, the local copy is dropped)
 //   DeleteTapeArchive     DELETING -> DELETED (refused under an unexpired retention lock)
 //
-// The archive of a tape is a byte stream: the magic "SGTAPE01", then each logical object from BOP
-// to EOD as an 8-byte header (kind u8: 1 record, 2 filemark; 3 zero bytes; length u32 BE) and the
-// record's bytes. Its manifest (tape-shelf-store.ts) holds the run-length encoded object list and
-// the stream's SHA-256 tree hash; retrieval rebuilds the medium from the stream and accepts it only
-// when every part's tree hash (ArchiveStore.readRetrieved), the whole stream's tree hash and the
-// object list match.
+// The archive of a tape is a byte stream (store/tape-archive-stream.ts encodes and decodes it). Its
+// manifest (in the shelf record) holds the run-length encoded object list and the stream's SHA-256
+// tree hash; retrieval rebuilds the medium from the stream and accepts it only when every part's
+// tree hash (ArchiveStore.readRetrieved), the whole stream's tree hash and the object list match.
 //
 // Crash safety: the ArchiveStore's upload state is persisted after every part; after a restart the
 // tape is read again from BOP and only the parts missing from the state are sent (resumeArchive).
@@ -38,22 +36,22 @@ import {
 } from '../cloud/archive-store.js';
 import { CloudError } from '../cloud/cloud-error.js';
 import { combineTreeHashes, treeHash } from '../cloud/tree-hash.js';
+import { StoreError } from '../store/store-error.js';
+import {
+  encodeTapeArchiveStream,
+  matchesTapeArchiveManifest,
+  TapeArchiveStreamDecoder,
+  tapeArchiveStreamSizeBytes,
+  type TapeArchiveStreamSummary,
+} from '../store/tape-archive-stream.js';
 import type { TapeMediumStore } from '../store/tape-medium-store.js';
-import type { StoredTapeMedium } from '../store/tape-medium.js';
-import type { TapeArchiveManifest, TapeObjectRun, TapeShelfRecord } from '../store/tape-shelf-store.js';
+import type { TapeShelfRecord } from '../store/tape-shelf-store.js';
 import { GatewayError } from './gateway-error.js';
 import type { TapeCatalog } from './tape-catalog.js';
 import type { TapeLibrary } from './tape-library.js';
 import type { TapeStorageClass } from './tape-pools.js';
 import { checkRetention, storageClassOf, type PoolLookup, type TapeShelf } from './tape-shelf.js';
 import { parseTapeStatus, TapeStatus, transition } from './tape-status.js';
-
-export const TAPE_STREAM_MAGIC = Buffer.from('SGTAPE01', 'ascii');
-const OBJECT_HEADER_BYTES = 8;
-const KIND_RECORD = 1;
-const KIND_FILEMARK = 2;
-/** Records written to a rebuilt medium before waiting for them (the medium groups them). */
-const RETRIEVE_WRITE_DEPTH = 32;
 
 export interface TapeArchiverEvent {
   barcode: string;
@@ -303,7 +301,7 @@ export class TapeArchiver {
     const job = shelved.job?.kind === 'archive' ? shelved.job : { kind: 'archive' as const, progressPercent: 0, upload: null };
     const header = await this.#media.header(barcode);
     if (!header) throw new GatewayError('GW_TAPE_NOT_FOUND', `tape ${barcode} has no local data to archive`);
-    const estimatedBytes = TAPE_STREAM_MAGIC.length + header.usedBytes + OBJECT_HEADER_BYTES * header.eodObjectId;
+    const estimatedBytes = tapeArchiveStreamSizeBytes(header.usedBytes, header.eodObjectId);
 
     let upload: ArchiveUpload | undefined;
     if (job.upload) {
@@ -341,9 +339,9 @@ export class TapeArchiver {
     };
 
     const medium = await this.#media.open(barcode);
-    let manifest: Omit<TapeArchiveManifest, 'sha256TreeHash'>;
+    let manifest: TapeArchiveStreamSummary;
     try {
-      manifest = await streamTape(medium, partSizeBytes, sendPart);
+      manifest = await encodeTapeArchiveStream(medium, partSizeBytes, sendPart);
     } finally {
       await this.#media.close(medium);
     }
@@ -400,7 +398,7 @@ export class TapeArchiver {
     if ((await this.#media.header(barcode)) !== undefined) await this.#media.delete(barcode);
     const medium = await this.#media.create({ barcode, capacityBytes: shelved.sizeBytes, worm: shelved.worm });
     try {
-      const rebuilt = new TapeStreamWriter(medium);
+      const rebuilt = new TapeArchiveStreamDecoder(medium);
       const partHashes: Buffer[] = [];
       for (let offsetBytes = 0, index = 0; offsetBytes < archive.sizeBytes; offsetBytes += archive.partSizeBytes, index++) {
         const body = await store.readRetrieved(jobId, { offsetBytes, lengthBytes: archive.partSizeBytes });
@@ -416,7 +414,7 @@ export class TapeArchiver {
       if (sha256TreeHash !== manifest.sha256TreeHash || sha256TreeHash !== archive.sha256TreeHash) {
         throw new CloudError('CLOUD_INTEGRITY', `tape ${barcode}: retrieved tree hash ${sha256TreeHash}, manifest ${manifest.sha256TreeHash}`);
       }
-      if (JSON.stringify(objects.runs) !== JSON.stringify(manifest.runs) || objects.streamSizeBytes !== manifest.streamSizeBytes) {
+      if (!matchesTapeArchiveManifest(objects, manifest)) {
         throw new CloudError('CLOUD_INTEGRITY', `tape ${barcode}: retrieved records and filemarks differ from the manifest`);
       }
       // SSC-4: a RETRIEVED tape is read-only; the drive reports WRITE PROTECT.
@@ -425,7 +423,10 @@ export class TapeArchiver {
     } catch (err) {
       await this.#media.close(medium);
       await this.#media.delete(barcode);
-      if (err instanceof CloudError && (err.code === 'CLOUD_INTEGRITY' || !err.transient) && err.code !== 'CLOUD_NOT_READY') {
+      const irrecoverable =
+        (err instanceof CloudError && (err.code === 'CLOUD_INTEGRITY' || !err.transient) && err.code !== 'CLOUD_NOT_READY') ||
+        (err instanceof StoreError && err.code === 'STORE_CORRUPT');
+      if (irrecoverable) {
         await this.#fail(barcode, err);
         return false;
       }
@@ -468,158 +469,5 @@ export class TapeArchiver {
     const record = this.#catalog.get(barcode);
     if (!record) throw new GatewayError('GW_TAPE_NOT_FOUND', `no tape ${barcode}`);
     return record;
-  }
-}
-
-// ---- the archive stream -----------------------------------------------------------------------------
-
-/** Reads a medium from BOP to EOD as the archive stream, handing `sendPart` consecutive parts of
- *  exactly partSizeBytes (the last shorter); returns the manifest without its hash. */
-async function streamTape(
-  medium: StoredTapeMedium,
-  partSizeBytes: number,
-  sendPart: (body: Buffer) => Promise<void>,
-): Promise<Omit<TapeArchiveManifest, 'sha256TreeHash'>> {
-  let part = Buffer.allocUnsafe(partSizeBytes);
-  let filled = 0;
-  let streamSizeBytes = 0;
-  const append = async (bytes: Buffer) => {
-    let offset = 0;
-    while (offset < bytes.length) {
-      const n = bytes.copy(part, filled, offset);
-      filled += n;
-      offset += n;
-      if (filled === partSizeBytes) {
-        await sendPart(part);
-        part = Buffer.allocUnsafe(partSizeBytes);
-        filled = 0;
-      }
-    }
-    streamSizeBytes += bytes.length;
-  };
-  const runs = new RunBuilder();
-  await medium.rewind();
-  await append(TAPE_STREAM_MAGIC);
-  for (;;) {
-    const object = await medium.read();
-    if (object.kind === 'end-of-data') break;
-    if (object.kind === 'filemark') {
-      await append(objectHeader(KIND_FILEMARK, 0));
-      runs.add(-1);
-    } else {
-      await append(objectHeader(KIND_RECORD, object.data.length));
-      await append(object.data);
-      runs.add(object.data.length);
-    }
-  }
-  if (filled > 0) await sendPart(part.subarray(0, filled));
-  return { format: 1, ...runs.totals(), streamSizeBytes };
-}
-
-function objectHeader(kind: number, lengthBytes: number): Buffer {
-  const header = Buffer.alloc(OBJECT_HEADER_BYTES);
-  header[0] = kind;
-  header.writeUInt32BE(lengthBytes, 4);
-  return header;
-}
-
-class RunBuilder {
-  readonly runs: TapeObjectRun[] = [];
-  #recordCount = 0;
-  #filemarkCount = 0;
-  #dataBytes = 0;
-
-  /** A record of lengthBytes, or a filemark (-1). */
-  add(lengthBytes: number): void {
-    const last = this.runs[this.runs.length - 1];
-    if (last && last[0] === lengthBytes) last[1]++;
-    else this.runs.push([lengthBytes, 1]);
-    if (lengthBytes < 0) this.#filemarkCount++;
-    else {
-      this.#recordCount++;
-      this.#dataBytes += lengthBytes;
-    }
-  }
-
-  totals(): { recordCount: number; filemarkCount: number; dataBytes: number; runs: TapeObjectRun[] } {
-    return { recordCount: this.#recordCount, filemarkCount: this.#filemarkCount, dataBytes: this.#dataBytes, runs: this.runs };
-  }
-}
-
-/** Parses archive stream bytes in any chunking and writes the objects to a fresh medium. */
-class TapeStreamWriter {
-  readonly #medium: StoredTapeMedium;
-  readonly #runs = new RunBuilder();
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
-  #streamSizeBytes = 0;
-  #magicSeen = false;
-  #writes: Promise<unknown>[] = [];
-
-  constructor(medium: StoredTapeMedium) {
-    this.#medium = medium;
-  }
-
-  async push(chunk: Buffer): Promise<void> {
-    this.#streamSizeBytes += chunk.length;
-    this.#pending.push(chunk);
-    this.#pendingBytes += chunk.length;
-    for (;;) {
-      if (!this.#magicSeen) {
-        const magic = this.#take(TAPE_STREAM_MAGIC.length);
-        if (!magic) return;
-        if (!magic.equals(TAPE_STREAM_MAGIC)) throw new CloudError('CLOUD_INTEGRITY', 'archive is not a shelfgate tape stream');
-        this.#magicSeen = true;
-        continue;
-      }
-      if (this.#pendingBytes < OBJECT_HEADER_BYTES) return;
-      const header = this.#peek(OBJECT_HEADER_BYTES);
-      const kind = header[0];
-      const lengthBytes = header.readUInt32BE(4);
-      if (kind === KIND_FILEMARK && lengthBytes === 0) {
-        this.#take(OBJECT_HEADER_BYTES);
-        await this.#settle();
-        await this.#medium.writeFilemarks(1);
-        this.#runs.add(-1);
-        continue;
-      }
-      if (kind !== KIND_RECORD) throw new CloudError('CLOUD_INTEGRITY', `archive stream has an object of kind ${kind}`);
-      if (this.#pendingBytes < OBJECT_HEADER_BYTES + lengthBytes) return;
-      this.#take(OBJECT_HEADER_BYTES);
-      const data = this.#take(lengthBytes)!;
-      this.#writes.push(this.#medium.writeRecord(data));
-      this.#runs.add(lengthBytes);
-      if (this.#writes.length >= RETRIEVE_WRITE_DEPTH) await this.#settle();
-    }
-  }
-
-  /** Waits for every write; throws when the stream ends mid-object. */
-  async end(): Promise<{ runs: TapeObjectRun[]; streamSizeBytes: number }> {
-    await this.#settle();
-    if (this.#pendingBytes !== 0 || !this.#magicSeen) throw new CloudError('CLOUD_INTEGRITY', 'archive stream ends inside an object');
-    await this.#medium.flush();
-    return { runs: this.#runs.totals().runs, streamSizeBytes: this.#streamSizeBytes };
-  }
-
-  async #settle(): Promise<void> {
-    const writes = this.#writes;
-    this.#writes = [];
-    await Promise.all(writes);
-  }
-
-  #peek(lengthBytes: number): Buffer {
-    const joined = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
-    this.#pending = [joined];
-    return joined.subarray(0, lengthBytes);
-  }
-
-  #take(lengthBytes: number): Buffer | undefined {
-    if (this.#pendingBytes < lengthBytes) return undefined;
-    const joined = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
-    const taken = Buffer.from(joined.subarray(0, lengthBytes));
-    const rest = joined.subarray(lengthBytes);
-    this.#pending = rest.length > 0 ? [rest] : [];
-    this.#pendingBytes -= lengthBytes;
-    return taken;
   }
 }

@@ -1,26 +1,18 @@
 // Rebuilds the tape library from the object store alone (docs/object-layout.md "Tapes"): on a start
 // with an empty tape catalog, `tapes/catalog.json` names the tapes and their slots, and each tape's
 // `index.json` and data objects give its records and filemarks. Every tape is rebuilt eagerly
-// into a fresh local medium: data objects are read whole (the object store verifies their
-// SHA-256, compared with the index's too), every frame's CRC and object id are checked, and the
-// records are written like a drive would write them. A tape enters the catalog (CREATING first,
-// like CreateTapes) only once its data is durable.
+// into a fresh local medium (store/tape-data-object.ts reads the data objects whole and checks
+// their SHA-256, every frame's CRC and object id, and writes the records like a drive would). A
+// tape enters the catalog (CREATING first, like CreateTapes) only once its data is durable.
 
-import { createHash } from 'node:crypto';
 import type { Logger } from '../../iscsi/log.js';
 import type { ObjectStore } from '../cloud/object-store.js';
+import { parseTapeCatalogObject, type TapeCatalogObjectEntry } from '../store/tape-catalog-object.js';
 import type { TapeRecord } from '../store/tape-catalog-store.js';
-import { decodeFrameHeader, FRAME_HEADER_BYTES, recordChecksum } from '../store/tape-frame.js';
-import type { StoredTapeMedium } from '../store/tape-medium.js';
+import { restoreTapeDataObjects } from '../store/tape-data-object.js';
 import type { TapeMediumStore } from '../store/tape-medium-store.js';
-import {
-  parseTapeCatalogObject,
-  parseTapeObjectIndex,
-  TAPE_CATALOG_OBJECT_KEY,
-  tapeIndexKey,
-  type TapeCatalogObjectEntry,
-  type TapeObjectIndex,
-} from '../store/tape-object-layout.js';
+import { parseTapeObjectIndex } from '../store/tape-object-index.js';
+import { TAPE_CATALOG_OBJECT_KEY, tapeIndexKey } from '../store/tape-object-layout.js';
 import { GatewayError } from './gateway-error.js';
 import type { TapeCatalog } from './tape-catalog.js';
 import type { TapeLibrary } from './tape-library.js';
@@ -42,7 +34,7 @@ export async function recoverTapesFromObjectStore(opts: {
     for (const entry of entries) {
       const index = (await objectStore.head(tapeIndexKey(entry.barcode))) === null
         ? null
-        : parseTapeObjectIndex(await objectStore.get(tapeIndexKey(entry.barcode)));
+        : parseTapeObjectIndex(await objectStore.get(tapeIndexKey(entry.barcode)), entry.barcode);
       const creating: TapeRecord = {
         barcode: entry.barcode,
         status: TapeStatus.CREATING,
@@ -55,7 +47,10 @@ export async function recoverTapesFromObjectStore(opts: {
       await catalog.put(creating);
       const medium = await media.create({ barcode: entry.barcode, capacityBytes: entry.sizeBytes, worm: entry.worm });
       try {
-        if (index !== null) await rebuildMedium(objectStore, medium, index);
+        if (index !== null) {
+          await restoreTapeDataObjects(objectStore, index, medium);
+          if (index.writeProtected) await medium.setWriteProtected(true);
+        }
       } finally {
         await media.close(medium);
       }
@@ -75,40 +70,4 @@ function slotFor(library: TapeLibrary, entry: TapeCatalogObjectEntry): number {
   const empty = library.emptyElements('storage');
   if (empty.length === 0) throw new GatewayError('GW_NO_EMPTY_SLOT', `no empty storage slot for tape ${entry.barcode}`);
   return empty[0]!;
-}
-
-async function rebuildMedium(objectStore: ObjectStore, medium: StoredTapeMedium, index: TapeObjectIndex): Promise<void> {
-  let objectId = 0;
-  for (const object of index.dataObjects) {
-    if (object.firstObjectId !== objectId) throw corrupt(index, `data object ${object.key} starts at ${object.firstObjectId}, expected ${objectId}`);
-    const body = await objectStore.get(object.key);
-    if (createHash('sha256').update(body).digest('hex') !== object.sha256) throw corrupt(index, `data object ${object.key} fails its SHA-256`);
-    const writes: Array<Promise<unknown>> = [];
-    let offsetBytes = 0;
-    while (offsetBytes < body.length) {
-      const frame = decodeFrameHeader(body.subarray(offsetBytes, offsetBytes + FRAME_HEADER_BYTES));
-      if (frame === null || frame.objectId !== objectId) throw corrupt(index, `data object ${object.key}: no valid frame for object ${objectId}`);
-      offsetBytes += FRAME_HEADER_BYTES;
-      if (frame.kind === 'record') {
-        const data = body.subarray(offsetBytes, offsetBytes + frame.lengthBytes);
-        if (data.length !== frame.lengthBytes || recordChecksum(data) !== frame.dataCrc) {
-          throw corrupt(index, `data object ${object.key}: object ${objectId} fails its CRC`);
-        }
-        writes.push(medium.writeRecord(data));
-        offsetBytes += frame.lengthBytes;
-      } else {
-        writes.push(medium.writeFilemarks(1));
-      }
-      objectId++;
-    }
-    await Promise.all(writes);
-    if (objectId !== object.firstObjectId + object.objectCount) throw corrupt(index, `data object ${object.key} holds ${objectId - object.firstObjectId} objects`);
-  }
-  if (objectId !== index.eodObjectId) throw corrupt(index, `the data objects end at ${objectId}, EOD is ${index.eodObjectId}`);
-  await medium.flush();
-  if (index.writeProtected) await medium.setWriteProtected(true);
-}
-
-function corrupt(index: TapeObjectIndex, message: string): GatewayError {
-  return new GatewayError('GW_TAPE_INVALID_STATE', `tape ${index.barcode}: ${message}`);
 }

@@ -1,5 +1,6 @@
 // The tape uploader: copies every tape's records and filemarks to the object store (layout:
-// src/store/tape-object-layout.ts, docs/object-layout.md "Tapes") behind the WRITE path, and keeps
+// src/store/tape-object-layout.ts and its readers/writers, docs/object-layout.md "Tapes") behind
+// the WRITE path, and keeps
 // `tapes/catalog.json` current, so a gateway with an empty cache can rebuild the library from the
 // bucket alone (tape-object-recovery.ts).
 //
@@ -15,27 +16,22 @@
 // one data object at a time; uploads happen outside it. Before the index is put, every data object
 // is checked against the data file again, under the lock.
 
-import { createHash } from 'node:crypto';
-import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from '../../iscsi/log.js';
 import type { ObjectStore } from '../cloud/object-store.js';
 import type { Database } from '../store/database.js';
-import { decodeFrameHeader, FRAME_HEADER_BYTES, recordChecksum } from '../store/tape-frame.js';
-import type { TapeHeader } from '../store/tape-header.js';
-import { decodeObjectEntry, TapeKeys } from '../store/tape-keys.js';
+import { encodeTapeCatalogObject } from '../store/tape-catalog-object.js';
+import { readTapeDataObject, validTapeDataObjectPrefix, type TapeDataFile } from '../store/tape-data-object.js';
 import type { TapeMediumStore } from '../store/tape-medium-store.js';
 import {
+  buildTapeObjectIndex,
+  encodeTapeObjectIndex,
   getUploadedTapeIndex,
+  lastObjectId,
   parseTapeObjectIndex,
   putUploadedTapeIndex,
-  TAPE_CATALOG_OBJECT_KEY,
-  TAPE_DATA_OBJECT_TARGET_BYTES,
-  tapeDataObjectKey,
-  tapeIndexKey,
-  type TapeCatalogObject,
-  type TapeDataObject,
-  type TapeObjectIndex,
-} from '../store/tape-object-layout.js';
+  tapeObjectIndexCovers,
+} from '../store/tape-object-index.js';
+import { TAPE_CATALOG_OBJECT_KEY, tapeIndexKey } from '../store/tape-object-layout.js';
 import type { TapeCatalog } from './tape-catalog.js';
 import type { TapeLibrary } from './tape-library.js';
 
@@ -66,7 +62,7 @@ export class TapeUploader {
   #again = false;
   #stopped = false;
   /** The body last put as tapes/catalog.json in this process. */
-  #lastCatalogBody: string | null = null;
+  #lastCatalogBody: Buffer | null = null;
 
   constructor(opts: TapeUploaderOptions) {
     this.#db = opts.db;
@@ -129,7 +125,7 @@ export class TapeUploader {
   }
 
   async #uploadCatalog(): Promise<void> {
-    const catalog: TapeCatalogObject = {
+    const body = encodeTapeCatalogObject({
       format: 1,
       tapes: this.#catalog
         .list()
@@ -146,10 +142,9 @@ export class TapeUploader {
             ? r.location!.sourceAddress
             : r.location!.address,
         })),
-    };
-    const body = JSON.stringify(catalog);
-    if (body === this.#lastCatalogBody) return;
-    await this.#store.put(TAPE_CATALOG_OBJECT_KEY, Buffer.from(body));
+    });
+    if (this.#lastCatalogBody?.equals(body)) return;
+    await this.#store.put(TAPE_CATALOG_OBJECT_KEY, body);
     this.#lastCatalogBody = body;
   }
 
@@ -161,9 +156,9 @@ export class TapeUploader {
       const header = await this.#media.header(barcode);
       if (header === undefined) return null;
       const record = this.#catalog.get(barcode);
-      const sameState = uploaded !== undefined && isCurrent(uploaded, header, record?.status, record?.poolId);
+      const sameState = uploaded !== undefined && tapeObjectIndexCovers(uploaded, header, record?.status, record?.poolId);
       if (sameState && uploaded.generation === header.generation) return null;
-      const kept = await this.#validPrefix(header, uploaded?.dataObjects ?? []);
+      const kept = await validTapeDataObjectPrefix(this.#dataFile(barcode), header, uploaded?.dataObjects ?? []);
       if (sameState && kept.length === uploaded.dataObjects.length) {
         // Loaded and unloaded without writes: only the generation moved.
         await putUploadedTapeIndex(this.#db, { ...uploaded, generation: header.generation });
@@ -179,7 +174,7 @@ export class TapeUploader {
       const chunk = await this.#library.exclusive(async () => {
         const header = await this.#media.header(barcode);
         if (this.#media.isOpen(barcode) || header === undefined || header.generation !== start.header.generation) return null;
-        return this.#readDataObject(header, next);
+        return readTapeDataObject(this.#dataFile(barcode), header, next);
       });
       if (chunk === null) return; // the tape moved on; the next pass starts over from the index
       await this.#store.put(chunk.object.key, chunk.body, { checksumSha256: chunk.sha256Base64 });
@@ -189,16 +184,16 @@ export class TapeUploader {
     const index = await this.#library.exclusive(async () => {
       const header = await this.#media.header(barcode);
       if (this.#media.isOpen(barcode) || header === undefined || header.generation !== start.header.generation) return null;
-      if ((await this.#validPrefix(header, dataObjects)).length !== dataObjects.length) return null;
+      if ((await validTapeDataObjectPrefix(this.#dataFile(barcode), header, dataObjects)).length !== dataObjects.length) return null;
       const record = this.#catalog.get(barcode);
-      return buildIndex(header, dataObjects, record?.status ?? 'AVAILABLE', record?.poolId);
+      return buildTapeObjectIndex(header, dataObjects, record?.status ?? 'AVAILABLE', record?.poolId);
     });
     if (index === null) return;
     const replaced =
       uploaded === undefined && (await this.#store.head(tapeIndexKey(barcode))) !== null
-        ? parseTapeObjectIndex(await this.#store.get(tapeIndexKey(barcode)))
+        ? parseTapeObjectIndex(await this.#store.get(tapeIndexKey(barcode)), barcode)
         : undefined;
-    await this.#store.put(tapeIndexKey(barcode), Buffer.from(JSON.stringify(index)));
+    await this.#store.put(tapeIndexKey(barcode), encodeTapeObjectIndex(index));
     await putUploadedTapeIndex(this.#db, index);
     // Without a recorded upload (a gateway rebuilt from the bucket), the index this one replaced.
     const previous = uploaded ?? replaced;
@@ -208,128 +203,7 @@ export class TapeUploader {
     this.#log.debug('tape uploaded', { barcode, eodObjectId: index.eodObjectId, dataObjects: index.dataObjects.length });
   }
 
-  /** The leading data objects whose frames are still the tape's (see the file comment). */
-  async #validPrefix(header: TapeHeader, dataObjects: readonly TapeDataObject[]): Promise<TapeDataObject[]> {
-    if (dataObjects.length === 0) return [];
-    const keys = new TapeKeys(header.barcode);
-    const file = await open(this.#media.dataFilePath(header.barcode), 'r');
-    try {
-      const kept: TapeDataObject[] = [];
-      for (const object of dataObjects) {
-        const last = lastObjectId(object);
-        if (last >= header.eodObjectId) break;
-        const entry = await this.#db.level.get(keys.object(last));
-        if (entry === undefined) break;
-        const frame = decodeFrameHeader(await readExactly(file, decodeObjectEntry(entry).fileOffsetBytes, FRAME_HEADER_BYTES));
-        if (frame === null || frame.objectId !== last || frame.generation !== object.lastGeneration) break;
-        kept.push(object);
-      }
-      return kept;
-    } finally {
-      await file.close();
-    }
+  #dataFile(barcode: string): TapeDataFile {
+    return { db: this.#db, path: this.#media.dataFilePath(barcode) };
   }
-
-  /** Reads whole frames from object `firstObjectId` on, checking each, up to the target size, a
-   *  filemark or EOD. */
-  async #readDataObject(
-    header: TapeHeader,
-    firstObjectId: number,
-  ): Promise<{ object: TapeDataObject; body: Buffer; sha256Base64: string }> {
-    const keys = new TapeKeys(header.barcode);
-    const entry = await this.#db.level.get(keys.object(firstObjectId));
-    if (entry === undefined) throw new Error(`tape ${header.barcode}: object ${firstObjectId} before EOD is missing`);
-    let offsetBytes = decodeObjectEntry(entry).fileOffsetBytes;
-    const file = await open(this.#media.dataFilePath(header.barcode), 'r');
-    try {
-      const parts: Buffer[] = [];
-      const filemarks: number[] = [];
-      let sizeBytes = 0;
-      let objectId = firstObjectId;
-      let lastGeneration = 0;
-      while (objectId < header.eodObjectId) {
-        const frameBytes = await readExactly(file, offsetBytes, FRAME_HEADER_BYTES);
-        const frame = decodeFrameHeader(frameBytes);
-        if (frame === null || frame.objectId !== objectId || frame.generation > header.generation) {
-          throw new Error(`tape ${header.barcode}: no valid frame for object ${objectId} at ${offsetBytes}`);
-        }
-        if (sizeBytes > 0 && sizeBytes + FRAME_HEADER_BYTES + frame.lengthBytes > TAPE_DATA_OBJECT_TARGET_BYTES) break;
-        parts.push(frameBytes);
-        if (frame.kind === 'record') {
-          const data = await readExactly(file, offsetBytes + FRAME_HEADER_BYTES, frame.lengthBytes);
-          if (recordChecksum(data) !== frame.dataCrc) throw new Error(`tape ${header.barcode}: object ${objectId} fails its CRC`);
-          parts.push(data);
-        } else {
-          filemarks.push(objectId);
-        }
-        sizeBytes += FRAME_HEADER_BYTES + frame.lengthBytes;
-        offsetBytes += FRAME_HEADER_BYTES + frame.lengthBytes;
-        lastGeneration = frame.generation;
-        objectId++;
-        if (frame.kind === 'filemark') break;
-      }
-      const body = Buffer.concat(parts, sizeBytes);
-      const digest = createHash('sha256').update(body).digest();
-      const sha256 = digest.toString('hex');
-      return {
-        object: {
-          key: tapeDataObjectKey(header.barcode, firstObjectId, sha256),
-          firstObjectId,
-          objectCount: objectId - firstObjectId,
-          sizeBytes,
-          sha256,
-          filemarks,
-          lastGeneration,
-        },
-        body,
-        sha256Base64: digest.toString('base64'),
-      };
-    } finally {
-      await file.close();
-    }
-  }
-}
-
-function lastObjectId(object: TapeDataObject): number {
-  return object.firstObjectId + object.objectCount - 1;
-}
-
-/** The uploaded index covers the tape as it is (a load without writes changes only the generation). */
-function isCurrent(index: TapeObjectIndex, header: TapeHeader, status: string | undefined, poolId: string | undefined): boolean {
-  return (
-    index.eodObjectId === header.eodObjectId &&
-    index.usedBytes === header.usedBytes &&
-    index.filemarks.length === header.filemarkCount &&
-    index.writeProtected === header.writeProtected &&
-    index.status === status &&
-    index.poolId === poolId
-  );
-}
-
-function buildIndex(header: TapeHeader, dataObjects: TapeDataObject[], status: string, poolId: string | undefined): TapeObjectIndex {
-  return {
-    format: 1,
-    barcode: header.barcode,
-    generation: header.generation,
-    capacityBytes: header.capacityBytes,
-    worm: header.worm,
-    writeProtected: header.writeProtected,
-    status,
-    ...(poolId !== undefined ? { poolId } : {}),
-    eodObjectId: dataObjects.length === 0 ? 0 : lastObjectId(dataObjects.at(-1)!) + 1,
-    usedBytes: dataObjects.reduce((sum, o) => sum + o.sizeBytes - FRAME_HEADER_BYTES * o.objectCount, 0),
-    filemarks: dataObjects.flatMap((o) => o.filemarks),
-    dataObjects,
-  };
-}
-
-async function readExactly(file: FileHandle, offsetBytes: number, lengthBytes: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(lengthBytes);
-  let done = 0;
-  while (done < lengthBytes) {
-    const { bytesRead } = await file.read(buf, done, lengthBytes - done, offsetBytes + done);
-    if (bytesRead === 0) throw new Error(`data file ends at ${offsetBytes + done}, inside a frame`);
-    done += bytesRead;
-  }
-  return buf;
 }

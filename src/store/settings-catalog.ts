@@ -1,21 +1,22 @@
 // Gateway-wide settings (gateway id, bandwidth rate limits and schedule): one JSON value per
-// setting name in key space SETTINGS (keys.ts).
+// setting name in key space SETTINGS (keys.ts). A reader passes the setting's zod schema: a value
+// that does not match it is STORE_CORRUPT (stored-json.ts).
 
+import { z } from 'zod';
 import type { Database } from './database.js';
 import { settingsKey } from './keys.js';
-import { StoreError } from './store-error.js';
+import { encodeStoredJson, parseStoredJson } from './stored-json.js';
 
-export async function getSetting(db: Database, name: string): Promise<unknown> {
+/** The setting's value checked against `schema`, or undefined when it was never set. Without a
+ *  schema the value is only checked to be JSON (callers that still narrow it themselves). */
+export async function getSetting(db: Database, name: string): Promise<unknown>;
+export async function getSetting<T>(db: Database, name: string, schema: z.ZodType<T>): Promise<T | undefined>;
+export async function getSetting(db: Database, name: string, schema: z.ZodType = z.unknown()): Promise<unknown> {
   const value = await db.level.get(settingsKey(name));
-  if (value === undefined) return undefined;
-  try {
-    return JSON.parse(value.toString('utf8')) as unknown;
-  } catch (err) {
-    throw new StoreError('STORE_CORRUPT', `unreadable setting ${name}: ${String(err)}`, { cause: err });
-  }
+  return value === undefined ? undefined : parseStoredJson(schema, value, `setting ${name}`);
 }
 
 /** Durable when it resolves (goes through the group commit). */
 export async function putSetting(db: Database, name: string, value: unknown): Promise<void> {
-  await db.groupCommit.commit([{ type: 'put', key: settingsKey(name), value: Buffer.from(JSON.stringify(value), 'utf8') }]);
+  await db.groupCommit.commit([{ type: 'put', key: settingsKey(name), value: encodeStoredJson(value) }]);
 }

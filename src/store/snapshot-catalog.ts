@@ -3,44 +3,48 @@
 // The snapshot's content lives in the object store (docs/object-layout.md); the catalog keeps what
 // the API lists (status, progress, description) so listing never touches the object store.
 
+import { z } from 'zod';
 import type { Database } from './database.js';
 import { settingsKey } from './keys.js';
-import { StoreError } from './store-error.js';
+import { encodeStoredJson, parseStoredJson } from './stored-json.js';
 
 /** AWS EC2 snapshot states (pending → completed, or error). */
-export type SnapshotStatus = 'pending' | 'completed' | 'error';
+const snapshotStatusSchema = z.enum(['pending', 'completed', 'error']);
+export type SnapshotStatus = z.infer<typeof snapshotStatusSchema>;
 
-export interface SnapshotRecord {
+const snapshotRecordSchema = z.object({
   /** `snap-` + 17 hex digits. */
-  snapId: string;
-  volumeId: number;
-  volumeName: string;
-  volumeSizeBytes: number;
-  description: string;
-  status: SnapshotStatus;
+  snapId: z.string(),
+  volumeId: z.int().nonnegative(),
+  volumeName: z.string(),
+  volumeSizeBytes: z.int().nonnegative(),
+  description: z.string(),
+  status: snapshotStatusSchema,
   /** Percent of the volume's object chunks processed, 0–100. */
-  progress: number;
+  progress: z.number().min(0).max(100),
   /** ISO 8601: the point in time the snapshot holds. */
-  startTime: string;
+  startTime: z.string(),
   /** Chunk objects this snapshot put to the object store, and the chunks it refers to. */
-  uploadedChunks: number;
-  chunkCount: number;
-  error?: string;
-}
+  uploadedChunks: z.int().nonnegative(),
+  chunkCount: z.int().nonnegative(),
+  error: z.string().optional(),
+});
+export type SnapshotRecord = z.infer<typeof snapshotRecordSchema>;
 
 /** AWS UpdateSnapshotSchedule: a snapshot every RecurrenceInHours hours starting at StartAt (UTC). */
-export interface SnapshotSchedule {
-  volumeId: number;
-  startAtHour: number;
-  recurrenceInHours: number;
-  description: string;
-}
+const snapshotScheduleSchema = z.object({
+  volumeId: z.int().nonnegative(),
+  startAtHour: z.int().min(0).max(23),
+  recurrenceInHours: z.int().positive(),
+  description: z.string(),
+});
+export type SnapshotSchedule = z.infer<typeof snapshotScheduleSchema>;
 
 const SNAPSHOT_PREFIX = 'snapshot/';
 const SCHEDULE_PREFIX = 'snapshot-schedule/';
 
 export async function putSnapshot(db: Database, record: SnapshotRecord): Promise<void> {
-  await db.groupCommit.commit([{ type: 'put', key: settingsKey(SNAPSHOT_PREFIX + record.snapId), value: encode(record) }]);
+  await db.groupCommit.commit([{ type: 'put', key: settingsKey(SNAPSHOT_PREFIX + record.snapId), value: encodeStoredJson(record) }]);
 }
 
 export async function deleteSnapshotRecord(db: Database, snapId: string): Promise<void> {
@@ -48,11 +52,11 @@ export async function deleteSnapshotRecord(db: Database, snapId: string): Promis
 }
 
 export async function listSnapshots(db: Database): Promise<SnapshotRecord[]> {
-  return listPrefix<SnapshotRecord>(db, SNAPSHOT_PREFIX);
+  return listPrefix(db, SNAPSHOT_PREFIX, snapshotRecordSchema);
 }
 
 export async function putSnapshotSchedule(db: Database, schedule: SnapshotSchedule): Promise<void> {
-  await db.groupCommit.commit([{ type: 'put', key: settingsKey(SCHEDULE_PREFIX + schedule.volumeId), value: encode(schedule) }]);
+  await db.groupCommit.commit([{ type: 'put', key: settingsKey(SCHEDULE_PREFIX + schedule.volumeId), value: encodeStoredJson(schedule) }]);
 }
 
 export async function deleteSnapshotSchedule(db: Database, volumeId: number): Promise<void> {
@@ -60,24 +64,16 @@ export async function deleteSnapshotSchedule(db: Database, volumeId: number): Pr
 }
 
 export async function listSnapshotSchedules(db: Database): Promise<SnapshotSchedule[]> {
-  return listPrefix<SnapshotSchedule>(db, SCHEDULE_PREFIX);
+  return listPrefix(db, SCHEDULE_PREFIX, snapshotScheduleSchema);
 }
 
-function encode(value: unknown): Buffer {
-  return Buffer.from(JSON.stringify(value), 'utf8');
-}
-
-async function listPrefix<T>(db: Database, prefix: string): Promise<T[]> {
+async function listPrefix<T>(db: Database, prefix: string, schema: z.ZodType<T>): Promise<T[]> {
   const gte = settingsKey(prefix);
   const lt = Buffer.from(gte);
   lt[lt.length - 1]! += 1;
   const out: T[] = [];
   for await (const [key, value] of db.level.iterator({ gte, lt })) {
-    try {
-      out.push(JSON.parse(value.toString('utf8')) as T);
-    } catch (err) {
-      throw new StoreError('STORE_CORRUPT', `unreadable catalog record ${key.subarray(1).toString('utf8')}: ${String(err)}`, { cause: err });
-    }
+    out.push(parseStoredJson(schema, value, `snapshot catalog record ${key.subarray(1).toString('utf8')}`));
   }
   return out;
 }

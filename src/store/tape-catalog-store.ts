@@ -7,33 +7,36 @@
 // Key space 0x05 extends keys.ts (0x01 blocks, 0x02 volume catalog, 0x03 tape media, 0x04 upload
 // queue).
 
+import { z } from 'zod';
 import type { Database } from './database.js';
-import { StoreError } from './store-error.js';
+import { encodeStoredJson, parseStoredJson } from './stored-json.js';
 
 export const TAPE_CATALOG_KEY_SPACE = 0x05;
 
 /** Where a tape is in the library. */
-export interface TapeLocation {
+const tapeLocationSchema = z.object({
   /** Element address (the changer personality's map). */
-  address: number;
+  address: z.int().nonnegative(),
   /** SVALID source: the element it was last moved from. */
-  sourceAddress?: number;
+  sourceAddress: z.int().nonnegative().optional(),
   /** Import/export element: placed by an operator (created there), not by the transport. */
-  placedByOperator?: boolean;
-}
+  placedByOperator: z.boolean().optional(),
+});
+export type TapeLocation = z.infer<typeof tapeLocationSchema>;
 
-export interface TapeRecord {
-  barcode: string;
+export const tapeRecordSchema = z.object({
+  barcode: z.string().min(1),
   /** AWS-spelled status (src/gateway/tape-status.ts). */
-  status: string;
-  sizeBytes: number;
-  worm: boolean;
-  poolId?: string;
+  status: z.string().min(1),
+  sizeBytes: z.int().nonnegative(),
+  worm: z.boolean(),
+  poolId: z.string().optional(),
   /** ISO 8601 */
-  createdAt: string;
+  createdAt: z.string(),
   /** null when the tape is not in the library (exported, archived, deleted). */
-  location: TapeLocation | null;
-}
+  location: tapeLocationSchema.nullable(),
+});
+export type TapeRecord = z.infer<typeof tapeRecordSchema>;
 
 export function tapeCatalogKey(barcode: string): Buffer {
   return Buffer.concat([Buffer.of(TAPE_CATALOG_KEY_SPACE), Buffer.from(barcode, 'ascii')]);
@@ -45,27 +48,15 @@ function tapeCatalogRange(): { gte: Buffer; lt: Buffer } {
 
 export async function listTapeRecords(db: Database): Promise<TapeRecord[]> {
   const records: TapeRecord[] = [];
-  for await (const value of db.level.values(tapeCatalogRange())) records.push(parseTapeRecord(value));
+  for await (const [key, value] of db.level.iterator(tapeCatalogRange())) {
+    records.push(parseStoredJson(tapeRecordSchema, value, `tape catalog record ${key.subarray(1).toString('ascii')}`));
+  }
   return records;
 }
 
 /** Durable when it resolves; all records in one synced batch. */
 export async function putTapeRecords(db: Database, records: readonly TapeRecord[]): Promise<void> {
   await db.groupCommit.commit(
-    records.map((r) => ({ type: 'put' as const, key: tapeCatalogKey(r.barcode), value: Buffer.from(JSON.stringify(r), 'utf8') })),
+    records.map((r) => ({ type: 'put' as const, key: tapeCatalogKey(r.barcode), value: encodeStoredJson(r) })),
   );
-}
-
-function parseTapeRecord(value: Buffer): TapeRecord {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value.toString('utf8'));
-  } catch (err) {
-    throw new StoreError('STORE_CORRUPT', `unreadable tape catalog record: ${String(err)}`, { cause: err });
-  }
-  const r = parsed as Partial<TapeRecord>;
-  if (typeof r.barcode !== 'string' || typeof r.status !== 'string' || !Number.isSafeInteger(r.sizeBytes) || typeof r.worm !== 'boolean') {
-    throw new StoreError('STORE_CORRUPT', `tape catalog record has missing fields: ${value.toString('utf8')}`);
-  }
-  return r as TapeRecord;
 }

@@ -4,6 +4,8 @@
 // the data file (tape-medium.ts): objects framed beyond `dataEndBytes` with the header's
 // `generation` are recovered when the tape is opened (tape-recovery.ts).
 
+import { z } from 'zod';
+import { parseStoredJson } from './stored-json.js';
 import { TapeStoreError } from './tape-error.js';
 
 export interface TapeHeader {
@@ -25,34 +27,28 @@ export interface TapeHeader {
   generation: number;
 }
 
+const count = z.int().nonnegative();
+
+/** Loose: fields a newer header carries pass through unchanged. */
+const tapeHeaderSchema: z.ZodType<TapeHeader> = z.looseObject({
+  barcode: z.string(),
+  capacityBytes: count,
+  earlyWarningBytes: count,
+  worm: z.boolean(),
+  writeProtected: z.boolean(),
+  eodObjectId: count,
+  filemarkCount: count,
+  usedBytes: count,
+  dataEndBytes: count,
+  generation: count,
+});
+
 export function encodeTapeHeader(header: TapeHeader): Buffer {
   return Buffer.from(JSON.stringify(header), 'utf8');
 }
 
-export function decodeTapeHeader(buf: Buffer): TapeHeader {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(buf.toString('utf8'));
-  } catch (err) {
-    throw new TapeStoreError('TAPE_CORRUPT', 'tape header is not JSON', { cause: err });
-  }
-  const h = parsed as Partial<TapeHeader>;
-  const counts = [
-    h.capacityBytes,
-    h.earlyWarningBytes,
-    h.eodObjectId,
-    h.filemarkCount,
-    h.usedBytes,
-    h.dataEndBytes,
-    h.generation,
-  ];
-  if (
-    typeof h.barcode !== 'string' ||
-    typeof h.worm !== 'boolean' ||
-    typeof h.writeProtected !== 'boolean' ||
-    !counts.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)
-  ) {
-    throw new TapeStoreError('TAPE_CORRUPT', `tape header has missing or invalid fields: ${buf.toString('utf8')}`);
-  }
-  return h as TapeHeader;
+/** `barcode` (the key's) names the tape in the error. */
+export function decodeTapeHeader(buf: Buffer, barcode?: string): TapeHeader {
+  const what = barcode === undefined ? 'tape header' : `tape header of ${barcode}`;
+  return parseStoredJson(tapeHeaderSchema, buf, what, (message, cause) => new TapeStoreError('TAPE_CORRUPT', message, { cause }));
 }

@@ -7,67 +7,67 @@
 //
 // Key space 0x07 extends keys.ts (0x05 tape catalog, 0x06 objects, 0x10 settings).
 
-import type { ArchiveUploadState, RetrievalTier } from '../cloud/archive-store.js';
+import { z } from 'zod';
+import type { ArchiveUploadState } from '../cloud/archive-store.js';
 import type { Database } from './database.js';
-import { StoreError } from './store-error.js';
+import { encodeStoredJson, parseStoredJson } from './stored-json.js';
+import { tapeArchiveManifestSchema } from './tape-archive-stream.js';
 
 export const TAPE_SHELF_KEY_SPACE = 0x07;
 
-/** One run of equal logical objects in a tape's archive stream: `count` records of `lengthBytes`,
- *  or `count` filemarks when lengthBytes is -1. */
-export type TapeObjectRun = [lengthBytes: number, count: number];
+const count = z.int().nonnegative();
+const progressPercent = z.number().min(0).max(100);
 
-/** What an archived tape holds, so retrieval verifies every byte and every object boundary. */
-export interface TapeArchiveManifest {
-  /** Version of the stream format (tape-archiver.ts). */
-  format: 1;
-  recordCount: number;
-  filemarkCount: number;
-  /** Record bytes (without the stream's framing). */
-  dataBytes: number;
-  /** The archive stream's size. */
-  streamSizeBytes: number;
-  /** Hex SHA-256 tree hash of the whole stream. */
-  sha256TreeHash: string;
-  /** The records and filemarks from BOP to EOD, run-length encoded. */
-  runs: TapeObjectRun[];
-}
+/** The ArchiveStore's resume state (cloud/archive-store.ts); loose, so fields a store adds survive. */
+const archiveUploadStateSchema: z.ZodType<ArchiveUploadState> = z.looseObject({
+  kind: z.string(),
+  name: z.string(),
+  description: z.string(),
+  partSizeBytes: z.int().positive(),
+  sizeBytes: count.optional(),
+  uploadId: z.string(),
+  parts: z.array(z.looseObject({ index: count, sizeBytes: count, treeHash: z.string(), etag: z.string().optional() })),
+});
 
-export interface TapeArchiveRef {
+const tapeArchiveRefSchema = z.object({
   /** ArchiveStore kind ('local', 'glacier', 's3-archive'). */
-  storeKind: string;
-  archiveId: string;
-  sizeBytes: number;
-  sha256TreeHash: string;
-  partSizeBytes: number;
-}
+  storeKind: z.string(),
+  archiveId: z.string().min(1),
+  sizeBytes: count,
+  sha256TreeHash: z.string(),
+  partSizeBytes: z.int().positive(),
+});
+export type TapeArchiveRef = z.infer<typeof tapeArchiveRefSchema>;
 
-export type TapeShelfJob =
-  | { kind: 'archive'; progressPercent: number; upload: ArchiveUploadState | null }
-  | { kind: 'retrieve'; progressPercent: number; tier: RetrievalTier; jobId: string | null }
-  | { kind: 'delete' };
+const tapeShelfJobSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('archive'), progressPercent, upload: archiveUploadStateSchema.nullable() }),
+  z.object({ kind: z.literal('retrieve'), progressPercent, tier: z.enum(['Expedited', 'Standard', 'Bulk']), jobId: z.string().nullable() }),
+  z.object({ kind: z.literal('delete') }),
+]);
+export type TapeShelfJob = z.infer<typeof tapeShelfJobSchema>;
 
-export interface TapeShelfRecord {
-  barcode: string;
-  sizeBytes: number;
-  worm: boolean;
+const tapeShelfRecordSchema = z.object({
+  barcode: z.string().min(1),
+  sizeBytes: count,
+  worm: z.boolean(),
   /** GLACIER, DEEP_ARCHIVE or a custom pool id. */
-  poolId: string;
+  poolId: z.string().min(1),
   /** The archive storage class the tape went to. */
-  storageClass: 'GLACIER' | 'DEEP_ARCHIVE';
+  storageClass: z.enum(['GLACIER', 'DEEP_ARCHIVE']),
   /** ISO 8601: when the tape entered its pool. */
-  poolEntryDate: string;
+  poolEntryDate: z.string(),
   /** ISO 8601: when its retention lock started (first archive in a locked pool). */
-  retentionStartDate?: string;
+  retentionStartDate: z.string().optional(),
   /** ISO 8601: CompletionTime of the archive. */
-  archivedAt?: string;
+  archivedAt: z.string().optional(),
   /** ISO 8601: when it last became RETRIEVED. */
-  retrievedAt?: string;
-  archive?: TapeArchiveRef;
-  manifest?: TapeArchiveManifest;
+  retrievedAt: z.string().optional(),
+  archive: tapeArchiveRefSchema.optional(),
+  manifest: tapeArchiveManifestSchema.optional(),
   /** Work in progress, or null. */
-  job: TapeShelfJob | null;
-}
+  job: tapeShelfJobSchema.nullable(),
+});
+export type TapeShelfRecord = z.infer<typeof tapeShelfRecordSchema>;
 
 export function tapeShelfKey(barcode: string): Buffer {
   return Buffer.concat([Buffer.of(TAPE_SHELF_KEY_SPACE), Buffer.from(barcode, 'ascii')]);
@@ -76,25 +76,13 @@ export function tapeShelfKey(barcode: string): Buffer {
 export async function listTapeShelfRecords(db: Database): Promise<TapeShelfRecord[]> {
   const records: TapeShelfRecord[] = [];
   const range = { gte: Buffer.of(TAPE_SHELF_KEY_SPACE), lt: Buffer.of(TAPE_SHELF_KEY_SPACE + 1) };
-  for await (const value of db.level.values(range)) records.push(parseTapeShelfRecord(value));
+  for await (const [key, value] of db.level.iterator(range)) {
+    records.push(parseStoredJson(tapeShelfRecordSchema, value, `tape shelf record ${key.subarray(1).toString('ascii')}`));
+  }
   return records;
 }
 
 /** Durable when it resolves. */
 export async function putTapeShelfRecord(db: Database, record: TapeShelfRecord): Promise<void> {
-  await db.groupCommit.commit([{ type: 'put', key: tapeShelfKey(record.barcode), value: Buffer.from(JSON.stringify(record), 'utf8') }]);
-}
-
-function parseTapeShelfRecord(value: Buffer): TapeShelfRecord {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value.toString('utf8'));
-  } catch (err) {
-    throw new StoreError('STORE_CORRUPT', `unreadable tape shelf record: ${String(err)}`, { cause: err });
-  }
-  const r = parsed as Partial<TapeShelfRecord>;
-  if (typeof r.barcode !== 'string' || typeof r.poolId !== 'string' || !Number.isSafeInteger(r.sizeBytes) || r.job === undefined) {
-    throw new StoreError('STORE_CORRUPT', `tape shelf record has missing fields: ${value.toString('utf8')}`);
-  }
-  return r as TapeShelfRecord;
+  await db.groupCommit.commit([{ type: 'put', key: tapeShelfKey(record.barcode), value: encodeStoredJson(record) }]);
 }

@@ -15,7 +15,7 @@ import { recoverTapesFromObjectStore } from '../../src/gateway/tape-object-recov
 import { TapeUploader } from '../../src/gateway/tape-uploader.js';
 import { createVtlTargets, type VtlTargets } from '../../src/gateway/vtl-targets.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
-import { getUploadedTapeIndex, type TapeObjectIndex } from '../../src/store/tape-object-layout.js';
+import { getUploadedTapeIndex, type TapeObjectIndex } from '../../src/store/tape-object-index.js';
 
 const GIB = 1024 ** 3;
 const BARCODE = 'UPLD0001';
