@@ -11,8 +11,10 @@
 //   0x05 TAPE_CATALOG (tape-catalog-store.ts)
 //   0x06 OBJECT   | volumeId u32 | objectChunkIndex u64    -> sha256 (32 bytes) + flags u8: the
 //                  last uploaded content of a 1 MiB object chunk and whether it is resident locally
-//   0x07 PAGE     | volumeId u32 | pageIndex u64           -> block-map runs (block-map.ts)
-//   0x08 LOG      | volumeId u32                           -> segment log checkpoint JSON
+//   0x07 TAPE_SHELF (tape-shelf-store.ts)
+//   0x08 TAPE_UPLOAD (tape-object-layout.ts)
+//   0x09 PAGE     | volumeId u32 | pageIndex u64           -> block-map runs (block-map.ts)
+//   0x0A LOG      | volumeId u32                           -> segment log checkpoint JSON
 //                  (volume-checkpoint.ts: replay marker, live bytes per segment, write cache)
 //   0x10 SETTINGS | setting name (UTF-8)                   -> JSON (gateway id, bandwidth limits …)
 
@@ -22,8 +24,8 @@ export const KeySpace = {
   TAPE: 0x03,
   UPLOAD: 0x04,
   OBJECT: 0x06,
-  PAGE: 0x07,
-  LOG: 0x08,
+  PAGE: 0x09,
+  LOG: 0x0a,
   SETTINGS: 0x10,
 } as const;
 

@@ -124,6 +124,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
   private checkpointTimer: NodeJS.Timeout | null = null;
   private capturesOpen = 0;
   private closed = false;
+  private crashed = false;
   private cleaning: Promise<void> | null = null;
   /** Bytes initiators wrote and unmapped-by-write (write amplification = log bytes / these). */
   clientWrittenBytes = 0;
@@ -515,7 +516,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
   }
 
   private async runCheckpoint(): Promise<void> {
-    if (!this.checkpointDirty) return;
+    if (!this.checkpointDirty || this.crashed) return;
     this.checkpointDirty = false;
     const marker = this.log.appliedEnd;
     const bytesCovered = this.bytesSinceCheckpoint;
@@ -528,16 +529,11 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
     const ops: BatchOp[] = [...taken.ops];
     if (this.engine !== null) for (const c of queueTouched) ops.push(this.engine.queue.entryOp(this.record.id, c));
     for (const c of statesTouched) ops.push(stateOp(this.record.id, c, this.states.get(c) ?? null));
-    ops.push(
-      volumeCheckpointOp(this.record.id, {
-        format: VOLUME_FORMAT,
-        marker,
-        liveBytes: [...this.liveBytes].sort((a, b) => a[0] - b[0]),
-        writeCache: this.writeCache,
-      }),
-    );
+    const liveAtMarker = [...this.liveBytes].sort((a, b) => a[0] - b[0]);
+    ops.push(volumeCheckpointOp(this.record.id, { format: VOLUME_FORMAT, marker, liveBytes: liveAtMarker, writeCache: this.writeCache }));
     try {
       await this.log.syncTo(marker);
+      if (this.crashed) throw new StoreError('STORE_CLOSED', `volume ${this.record.name}: stopped`);
       await this.db.groupCommit.commit(ops);
     } catch (err) {
       taken.failed();
@@ -548,18 +544,20 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
       throw err;
     }
     taken.written();
-    await this.reclaim(marker);
+    if (!this.crashed) await this.reclaim(marker, new Set(liveAtMarker.map(([start]) => start)));
   }
 
-  /** Deletes segments no map entry refers to and replay never reads again; starts the cleaner when
-   *  dead space dominates. */
-  private async reclaim(marker: number): Promise<void> {
+  /** Deletes segments no map entry refers to — neither now nor in the map Level holds (as of the
+   *  checkpoint at `marker`, whose live segments are `liveAtMarker`: a write that dropped the last
+   *  reference after that checkpoint may be lost in a power cut, and the old reference with it) —
+   *  and that replay never reads again; starts the cleaner when dead space dominates. */
+  private async reclaim(marker: number, liveAtMarker: ReadonlySet<number>): Promise<void> {
     if (this.capturesOpen > 0) return;
     const active = this.log.activeSegmentStart();
     let freed = 0;
     for (const segment of this.log.segmentList()) {
       if (segment.start === active || segment.start + segment.sizeBytes > marker) continue;
-      if ((this.liveBytes.get(segment.start) ?? 0) > 0) continue;
+      if ((this.liveBytes.get(segment.start) ?? 0) > 0 || liveAtMarker.has(segment.start)) continue;
       freed += await this.log.deleteSegment(segment.start);
     }
     if (freed > 0) this.ctx.space?.released();
@@ -1007,6 +1005,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
   /** Tests: stops as a killed process would (no sync, no checkpoint). */
   async crash(): Promise<void> {
     this.closed = true;
+    this.crashed = true;
     if (this.checkpointTimer !== null) clearTimeout(this.checkpointTimer);
     await this.log.abandon();
   }

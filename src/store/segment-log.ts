@@ -60,6 +60,8 @@ interface Segment {
   end: number;
   file: Promise<StoreFile>;
   syncedEnd: number;
+  /** Its directory entry is durable (the directory was synced after the file was created). */
+  entryDurable: boolean;
 }
 
 interface InFlight {
@@ -104,7 +106,6 @@ export class SegmentLog {
   private reservedEnd = 0;
   private applied = 0;
   private synced = 0;
-  private directoryDirty = false;
   private syncing: Promise<void> | null = null;
   private repairing: Promise<void> | null = null;
   private failedPermanently: Error | null = null;
@@ -132,7 +133,7 @@ export class SegmentLog {
     for (const start of starts) {
       const file = await log.fs.open(join(log.dir, segmentFileName(start)), { create: false });
       const size = await file.sizeBytes();
-      log.segments.push({ start, end: start + size, file: Promise.resolve(file), syncedEnd: start + size });
+      log.segments.push({ start, end: start + size, file: Promise.resolve(file), syncedEnd: start + size, entryDurable: true });
     }
     return log;
   }
@@ -268,6 +269,10 @@ export class SegmentLog {
   /** Applies and acknowledges written records in log order; starts a repair at the first failed one. */
   private advance(): void {
     if (this.repairing !== null) return;
+    if (this.failedPermanently !== null) {
+      for (const f of this.inFlight.splice(0)) f.reject(this.failedPermanently);
+      return;
+    }
     while (this.inFlight.length > 0 && this.inFlight[0]!.settled) {
       const head = this.inFlight[0]!;
       if (head.error !== null) {
@@ -322,9 +327,8 @@ export class SegmentLog {
     if (last !== undefined && (last.end - last.start + totalBytes <= this.segmentBytes || last.end === last.start)) return last;
     const start = this.reservedEnd;
     const path = join(this.dir, segmentFileName(start));
-    const segment: Segment = { start, end: start, file: this.fs.open(path, { create: true }), syncedEnd: start };
+    const segment: Segment = { start, end: start, file: this.fs.open(path, { create: true }), syncedEnd: start, entryDurable: false };
     segment.file.catch(() => undefined);
-    this.directoryDirty = true;
     this.segments.push(segment);
     return segment;
   }
@@ -332,6 +336,7 @@ export class SegmentLog {
   /** Resolves when every applied record below `offset` is on stable storage (group-committed). */
   async syncTo(offset: number = this.applied): Promise<void> {
     while (this.synced < offset) {
+      if (this.failedPermanently !== null) throw this.failedPermanently;
       if (this.syncing === null) {
         this.syncing = this.syncOnce().finally(() => {
           this.syncing = null;
@@ -343,8 +348,9 @@ export class SegmentLog {
 
   private async syncOnce(): Promise<void> {
     const upTo = this.applied;
-    const directory = this.directoryDirty;
-    this.directoryDirty = false;
+    // New segments holding bytes below upTo: their files exist once `work` awaited them, and the
+    // directory is synced after that, so their names survive a power cut with their data.
+    const newSegments = this.segments.filter((s) => !s.entryDurable && s.start < upTo);
     const work: Array<Promise<void>> = [];
     for (const segment of this.segments) {
       if (segment.syncedEnd >= Math.min(segment.end, upTo) || segment.start >= upTo) continue;
@@ -358,9 +364,12 @@ export class SegmentLog {
     }
     try {
       await Promise.all(work);
-      if (directory) await this.fs.syncDirectory(this.dir);
+      if (newSegments.length > 0) {
+        await Promise.all(newSegments.map((s) => s.file));
+        await this.fs.syncDirectory(this.dir);
+        for (const s of newSegments) s.entryDurable = true;
+      }
     } catch (err) {
-      if (directory) this.directoryDirty = true;
       throw logError(err, null);
     }
     this.synced = Math.max(this.synced, upTo);
@@ -440,8 +449,9 @@ export class SegmentLog {
     this.segments.length = 0;
   }
 
-  /** Abandons the log without syncing (tests: a crash). */
+  /** Abandons the log without syncing (tests: a crash). Everything in flight or later fails. */
   async abandon(): Promise<void> {
+    this.failedPermanently = new SegmentLogError('io', `the segment log of volume ${this.volumeId} was abandoned`);
     for (const segment of this.segments) await (await segment.file.catch(() => null))?.close().catch(() => undefined);
     this.segments.length = 0;
   }
