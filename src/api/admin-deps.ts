@@ -5,6 +5,7 @@ import type { GatewaySettings } from '../gateway/gateway-settings.js';
 import type { SnapshotScheduler } from '../gateway/snapshot-scheduler.js';
 import type { SnapshotService } from '../gateway/snapshot-service.js';
 import type { StorageService } from '../gateway/storage-service.js';
+import type { StoreHealth } from '../store/store-health.js';
 import type { TapeAdmin } from '../gateway/tape-admin.js';
 import type { VolumeService } from '../gateway/volume-service.js';
 import type { AccessKey } from './aws/sigv4.js';
@@ -31,4 +32,6 @@ export interface AdminDeps {
   /** The storage engine (cache, upload buffer, uploader), for /metrics and the local-disk
    *  operations (AddCache, DescribeCache, …). */
   storage?: Pick<StorageService, 'counters' | 'disks'>;
+  /** Disk-full and I/O-error episodes of the stores, for /metrics. */
+  storeHealth?: StoreHealth;
 }

@@ -72,6 +72,25 @@ export async function renderMetrics(deps: AdminDeps): Promise<string> {
   }
   if (deps.tapes !== undefined) families.push(...(await tapeFamilies(deps.tapes)));
   if (deps.storage !== undefined) families.push(...storageFamilies(deps.storage));
+  if (deps.storeHealth !== undefined) {
+    const health = deps.storeHealth;
+    const kinds = ['disk-full', 'io-error'] as const;
+    families.push(
+      {
+        name: 'shelfgate_store_episodes_total',
+        type: 'counter',
+        help: 'Episodes in which a store could not write (disk full, I/O error): refused commands, nothing acknowledged lost.',
+        samples: kinds.map((kind) => ({ labels: { kind }, value: health.episodes[kind] })),
+      },
+      {
+        name: 'shelfgate_store_refused_commands_total',
+        type: 'counter',
+        help: 'Commands refused with CHECK CONDITION because the store could not write them.',
+        samples: kinds.map((kind) => ({ labels: { kind }, value: health.refusedCommands[kind] })),
+      },
+      { name: 'shelfgate_store_degraded', type: 'gauge', help: '1 while a store condition holds (see /health).', samples: [{ value: health.isDegraded() ? 1 : 0 }] },
+    );
+  }
   return families.map(formatFamily).join('');
 }
 

@@ -18,15 +18,15 @@ export interface Database {
   close(): Promise<void>;
 }
 
-/** LevelDB tuning for block data: values are whole chunks (16 KiB), so a large memtable and large
- *  table files mean fewer compactions per written byte. */
+/** LevelDB tuning for an index (volume data lives in segment logs, tape data in frame logs): small
+ *  values, so a small memtable keeps recovery and compactions short and the space they need small
+ *  (a full disk must still leave the index room to commit: space-guard.ts). */
 const LEVEL_OPTIONS = {
   keyEncoding: 'buffer',
   valueEncoding: 'buffer',
-  writeBufferSize: 64 * 1024 * 1024,
-  maxFileSize: 32 * 1024 * 1024,
-  cacheSize: 64 * 1024 * 1024,
-  // Chunk data is often incompressible; snappy gives up quickly on it and wins on sparse-ish data.
+  writeBufferSize: 4 * 1024 * 1024,
+  maxFileSize: 4 * 1024 * 1024,
+  cacheSize: 32 * 1024 * 1024,
   compression: true,
 } as const;
 

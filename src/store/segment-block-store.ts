@@ -517,6 +517,11 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
 
   private async runCheckpoint(): Promise<void> {
     if (!this.checkpointDirty || this.crashed) return;
+    // A full disk: the log holds everything; the index waits rather than risk a torn Level log.
+    if (this.ctx.space?.critical() === true) {
+      await this.ctx.space.refresh();
+      if (this.ctx.space.critical()) throw new StoreError('STORE_NO_SPACE', `volume ${this.record.name}: checkpoint postponed, the disk is full`, { transient: true });
+    }
     this.checkpointDirty = false;
     const marker = this.log.appliedEnd;
     const bytesCovered = this.bytesSinceCheckpoint;

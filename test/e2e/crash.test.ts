@@ -1,8 +1,10 @@
-// Durability (ARCHITECTURE.md "Nothing is acknowledged before it is durable locally"): a writer
-// keeps WRITE(16)s in flight, records every one the target answered GOOD, and the server is
-// SIGKILLed mid-stream, then restarted on the same data dir. Every acknowledged write must read
-// back exactly; every unacknowledged one must read back, block by block, as either the old or the
-// new contents (no third value). Repeated for several kill cycles on the same data.
+// Durability (ARCHITECTURE.md "Data path"): a writer keeps WRITE(16)s in flight, records every one
+// the target answered GOOD, and the server is SIGKILLed mid-stream, then restarted on the same data
+// dir. Every acknowledged write must read back exactly; every unacknowledged one must read back,
+// block by block, as either the old or the new contents (no third value). With the write cache on
+// (WCE=1, the default) GOOD means the kernel has the data, so a crash of the process loses nothing
+// acknowledged. 20 kill cycles each: plain writes, FUA writes, and plain writes with SYNCHRONIZE
+// CACHE(16) issued among them, all on the same data.
 import t from 'tap';
 import { startGateway } from '../helpers/gateway-process.js';
 import { TestInitiator, read16, write16 } from '../helpers/initiator.js';
@@ -12,8 +14,13 @@ const BLOCK_SIZE = 512;
 const WRITE_BLOCKS = 16;
 const WRITE_SLOTS = 4096; // 4096 slots x 8 KiB = 32 MiB region
 const QUEUE_DEPTH = 16;
-const KILL_AFTER_ACKS = 1500;
-const CYCLES = 3;
+const KILL_AFTER_ACKS = 400;
+const CYCLES_PER_MODE = Number(process.env.CRASH_CYCLES_PER_MODE ?? 20);
+const MODES = ['write-cache', 'fua', 'synchronize-cache'] as const;
+/** SBC-3 5.35 WRITE(16) byte 1 bit 3: FUA. */
+const FUA = 0x08;
+/** SBC-3 5.23 SYNCHRONIZE CACHE(16) of the whole volume. */
+const SYNCHRONIZE_CACHE_16 = Buffer.from([0x91, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 const INITIATOR = 'iqn.2026-11.test:crash-writer';
 
 /** The contents of `slot` at `generation`: every 512-byte block is stamped so a block from the
@@ -46,8 +53,9 @@ t.teardown(() => gateway.dispose());
 const acked = new Array<number>(WRITE_SLOTS).fill(0);
 const inFlight = new Map<number, number>();
 
-for (let cycle = 1; cycle <= CYCLES; cycle++) {
-  t.test(`Crash.Kill9Cycle${cycle}`, async (t) => {
+for (let cycle = 1; cycle <= CYCLES_PER_MODE * MODES.length; cycle++) {
+  const mode = MODES[Math.floor((cycle - 1) / CYCLES_PER_MODE)]!;
+  t.test(`Crash.Kill9Cycle${cycle} (${mode})`, async (t) => {
     const writer = await loggedIn(gateway.iscsiPort, gateway.targetIqn(VOLUME));
     let acks = 0;
     let next = (cycle * 977) % WRITE_SLOTS;
@@ -61,11 +69,17 @@ for (let cycle = 1; cycle <= CYCLES; cycle++) {
         const generation = acked[slot]! + 1;
         inFlight.set(slot, generation);
         try {
-          const result = await writer.scsi(write16(slot * WRITE_BLOCKS, WRITE_BLOCKS), { dataOut: slotPattern(slot, generation) });
+          const cdb = write16(slot * WRITE_BLOCKS, WRITE_BLOCKS);
+          if (mode === 'fua') cdb[1]! |= FUA;
+          const result = await writer.scsi(cdb, { dataOut: slotPattern(slot, generation) });
           if (result.status !== 0) throw new Error(`WRITE(16) slot ${slot} status ${result.status} sense ${result.sense.toString('hex')}`);
           acked[slot] = generation;
           inFlight.delete(slot);
           if (++acks === KILL_AFTER_ACKS) killed = gateway.kill9();
+          if (mode === 'synchronize-cache' && acks % 50 === 0 && killed === null) {
+            const flushed = await writer.scsi(SYNCHRONIZE_CACHE_16);
+            if (flushed.status !== 0) throw new Error(`SYNCHRONIZE CACHE(16) status ${flushed.status} sense ${flushed.sense.toString('hex')}`);
+          }
         } catch (err) {
           if (killed === null) throw err;
           return; // the connection died with the server: this write stays "in flight"
