@@ -140,13 +140,16 @@ export interface BlockBackend {
  *  - 'write-protected':  DATA PROTECT, WRITE PROTECTED
  *  - 'worm-overwrite':   DATA PROTECT, WORM MEDIUM - OVERWRITE ATTEMPTED (SSC-4 WORM media)
  *  - 'end-of-medium':    VOLUME OVERFLOW, END-OF-PARTITION/MEDIUM DETECTED; nothing was written
+ *  - 'write-error':      MEDIUM ERROR, WRITE ERROR (03/0C/00): the objects of this call could not
+ *                        be stored (disk full, I/O error); nothing acknowledged before is touched,
+ *                        the position is after the last object that was stored
  */
-export type TapeFault = 'write-protected' | 'worm-overwrite' | 'end-of-medium';
+export type TapeFault = 'write-protected' | 'worm-overwrite' | 'end-of-medium' | 'write-error';
 
 export function tapeFaultOf(err: unknown): TapeFault | undefined {
   if (typeof err === 'object' && err !== null && 'tapeFault' in err) {
     const fault = (err as { tapeFault: unknown }).tapeFault;
-    if (fault === 'write-protected' || fault === 'worm-overwrite' || fault === 'end-of-medium') return fault;
+    if (fault === 'write-protected' || fault === 'worm-overwrite' || fault === 'end-of-medium' || fault === 'write-error') return fault;
   }
   return undefined;
 }
@@ -183,17 +186,30 @@ export interface TapeSpaceResult {
   stoppedAt: 'filemark' | 'end-of-data' | 'beginning-of-partition' | null;
 }
 
-/** Outcome of a write that was made durable. */
+/** Outcome of a write that was stored. */
 export interface TapeWriteResult {
   /** The medium is now at or beyond early warning (SSC-4 early warning: report EOM with NO SENSE). */
   beyondEarlyWarning: boolean;
 }
 
+/** When a write call resolves (SSC-4 8.3.3 BUFFERED MODE, the drive decides per command). */
+export interface TapeWriteOptions {
+  /** false (default, buffered mode 1): once the objects' frames are in the tape's data file — the
+   *  operating system has them, so a crash of the process loses nothing acknowledged, a power loss
+   *  may lose what was not flushed. true (buffered mode 0, WRITE FILEMARKS with IMMED=0): once
+   *  they and everything written before them are on stable storage (fdatasync, group-committed). */
+  sync?: boolean;
+}
+
 /** A loaded tape cartridge. Calls are executed in call order; WRITE-type calls change the position
- *  at once and resolve when durable, so a drive may issue the next WRITE before the previous one
- *  resolved (its records go into the same or the next synced batch: group commit). Writing
- *  anywhere before EOD first discards everything from the position on (new EOD), unless the
- *  medium is WORM ('worm-overwrite'). Every method may throw `transient` store errors. */
+ *  at once and resolve when stored (TapeWriteOptions), so a drive may issue the next WRITE before
+ *  the previous one resolved (its records go into the same or the next batch: group commit). A
+ *  write call never resolves before every earlier write of the medium is stored as far (a crash
+ *  recovers a prefix of the log). Writing anywhere before EOD first discards everything from the
+ *  position on (new EOD), unless the medium is WORM ('worm-overwrite'). The positioning calls
+ *  (read, space, locate, rewind), erase and flush first make everything written so far durable
+ *  (SSC-4: a buffered drive writes its buffer to the medium before it moves). Every method may
+ *  throw `transient` store errors; a write that could not be stored throws 'write-error'. */
 export interface TapeMedium {
   readonly barcode: string;
   readonly capacityBytes: number;
@@ -205,13 +221,15 @@ export interface TapeMedium {
   usedBytes(): number;
   position(): TapePosition;
   /** WRITE: one record (length ≥ 1) at the position. `data` is kept, not copied: do not reuse it. */
-  writeRecord(data: Buffer): Promise<TapeWriteResult>;
-  /** WRITE FILEMARKS: `count` filemarks at the position; count 0 only flushes. */
-  writeFilemarks(count: number): Promise<TapeWriteResult>;
+  writeRecord(data: Buffer, opts?: TapeWriteOptions): Promise<TapeWriteResult>;
+  /** WRITE FILEMARKS: `count` filemarks at the position. Count 0 writes nothing: with `sync` it
+   *  resolves once everything written so far is durable (a flush), else once it is stored. */
+  writeFilemarks(count: number, opts?: TapeWriteOptions): Promise<TapeWriteResult>;
   /** Resolves when everything written so far is durable. */
   flush(): Promise<void>;
-  /** READ: the object at the position. */
-  read(): Promise<TapeReadResult>;
+  /** READ: the object at the position. With `into`, a record that fits is read straight into
+   *  `into`'s first bytes and `data` is a view of it (no copy; fixed-block READ of many blocks). */
+  read(into?: Buffer): Promise<TapeReadResult>;
   /** SPACE logical blocks (count < 0 = reverse). */
   spaceRecords(count: number): Promise<TapeSpaceResult>;
   /** SPACE filemarks (count < 0 = reverse). */

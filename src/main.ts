@@ -63,7 +63,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
     // One free-space guard and one health record for every store on the data directory's disk.
     const storeLog = log.child({ component: 'store' });
     const storeHealth = new StoreHealth(storeLog);
-    const space = new SpaceGuard(config.dataDir);
+    const space = new SpaceGuard(config.dataDir, { log: storeLog });
     await space.refresh();
     const volumeStores: VolumeStoreContext = {
       db,
@@ -106,7 +106,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
     const targetSources: TargetRegistry[] = [registry];
     let tapeAdmin: TapeAdmin | undefined;
     if (config.tapeLibrary.enabled) {
-      const vtl = await openTapeLibrary(config, db, storage.engine.objectStore, log.child({ component: 'tape' }));
+      const vtl = await openTapeLibrary(config, db, storage.engine.objectStore, log.child({ component: 'tape' }), { spaceGuard: space, storeHealth });
       // Cleanups run in reverse: after the iSCSI server stops, loaded tapes are flushed and closed
       // (they stay in their drives across the restart), then the database closes.
       cleanups.push(() => vtl.close());
@@ -171,6 +171,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
         softwareVersion: softwareVersion(),
         ...(tapeAdmin !== undefined ? { tapes: tapeAdmin } : {}),
         storage,
+        storeHealth,
         snapshots: { service: snapshots, scheduler: snapshotScheduler },
       },
       log: log.child({ component: 'api' }),
@@ -201,13 +202,19 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
 
 /** The tape library's targets; on the first start (empty tape catalog) the configured tapes are
  *  created (AWS CreateTapes semantics), later starts leave the catalog as it is. */
-async function openTapeLibrary(config: Config, db: Database, objectStore: ObjectStore, log: GatewayLogger): Promise<VtlTargets> {
+async function openTapeLibrary(
+  config: Config,
+  db: Database,
+  objectStore: ObjectStore,
+  log: GatewayLogger,
+  stores: { spaceGuard: SpaceGuard; storeHealth: StoreHealth },
+): Promise<VtlTargets> {
   const { slots, tapes } = config.tapeLibrary;
   // UpdateVTLDeviceType's choice (stored through the API) wins over the configuration.
   const changerType = (await storedChangerType(db)) ?? config.tapeLibrary.changerType;
   let vtl: VtlTargets;
   try {
-    vtl = await createVtlTargets({ gatewayName: config.gateway.name, changerType, db, log, ...(slots !== undefined ? { slots } : {}) });
+    vtl = await createVtlTargets({ gatewayName: config.gateway.name, changerType, db, log, ...stores, ...(slots !== undefined ? { slots } : {}) });
   } catch (err) {
     if (err instanceof RangeError) throw new GatewayError('GW_TAPE_INVALID_ARGUMENT', err.message, { cause: err, configPath: 'tapeLibrary.slots' });
     throw err;

@@ -7,9 +7,14 @@
 // WRITE early are CHECK CONDITION with the stream bits (FILEMARK, EOM, ILI) and INFORMATION = the
 // residual — bytes in variable-block mode, logical blocks in fixed-block mode, filemarks or
 // blocks for SPACE (absolute value, as Linux st expects) — and whatever was read still returned.
+//
+// Buffered mode (SSC-4 8.3.3; tape-drive.ts): WRITE(6) passes the drive's BUFFERED MODE to the
+// medium (TapeWriteOptions.sync); WRITE FILEMARKS with IMMED=0 and every command that moves the
+// medium flush it first. A write or flush the store could not take (disk full, I/O error) is
+// MEDIUM ERROR, WRITE ERROR (03/0C/00).
 
 import { tapeFaultOf, type ScsiResponse, type TapeMedium } from '../device.js';
-import { invalidFieldInCdb, truncateToAllocationLength, writeUInt64, asciiField } from './cdb.js';
+import { invalidFieldInCdb, invalidFieldInParameterList, truncateToAllocationLength, writeUInt64, asciiField } from './cdb.js';
 import { Op } from './constants.js';
 import { defineOp, good, type CommandContext, type OpEntry } from './dispatcher.js';
 import { Sense, SenseError, buildSense, type SenseCode, type SenseDetails } from './sense.js';
@@ -17,12 +22,14 @@ import {
   decodeInquiry,
   decodeModeSelect10,
   decodeModeSelect6,
+  decodeModeSense6,
   decodeRequestSense,
   spcInquiry,
   spcModeSelect,
+  spcModeSense,
   spcOps,
 } from './spc.js';
-import type { TapeDrive } from './tape-drive.js';
+import { DEFAULT_BUFFERED_MODE, type BufferedMode, type TapeDrive } from './tape-drive.js';
 
 type Ctx = CommandContext<TapeDrive>;
 
@@ -34,17 +41,32 @@ function checkConditionWithData(ctx: Ctx, sense: SenseCode, details: SenseDetail
   return dataIn.length > 0 ? { ...response, dataIn } : response;
 }
 
-/** A TapeMedium fault as sense data (iscsi/device.ts TapeFault); anything else is rethrown. */
-function faultToSenseError(err: unknown, endOfMedium: SenseDetails = { endOfMedium: true }): unknown {
+/** A TapeMedium fault as sense data (iscsi/device.ts TapeFault); anything else is rethrown.
+ *  `information`: the command's residual (SSC-4 4.2.x: what was not written), when it has one. */
+function faultToSenseError(err: unknown, information?: number): unknown {
+  const residual: SenseDetails = information === undefined ? {} : { information };
   switch (tapeFaultOf(err)) {
     case 'write-protected':
       return new SenseError(Sense.WRITE_PROTECTED);
     case 'worm-overwrite':
       return new SenseError(Sense.WORM_MEDIUM_OVERWRITE_ATTEMPTED);
     case 'end-of-medium':
-      return new SenseError(Sense.END_OF_PARTITION_MEDIUM_DETECTED, endOfMedium);
+      return new SenseError(Sense.END_OF_PARTITION_MEDIUM_DETECTED, { endOfMedium: true, ...residual });
+    case 'write-error':
+      // SSC-4 4.2.x: data that cannot be written to the medium — MEDIUM ERROR, WRITE ERROR.
+      return new SenseError(Sense.WRITE_ERROR, residual);
     default:
       return err;
+  }
+}
+
+/** A command that moves the medium (or reads) first flushes buffered writes; a flush that failed
+ *  is that command's WRITE ERROR. */
+async function flushing<T>(operation: Promise<T>): Promise<T> {
+  try {
+    return await operation;
+  } catch (err) {
+    throw faultToSenseError(err);
   }
 }
 
@@ -82,21 +104,84 @@ export function sscInquiry(ctx: Ctx, cmd: ReturnType<typeof decodeInquiry>): Scs
   return response;
 }
 
-// ---- MODE SELECT(6/10) (SPC-4 6.10/6.11 + SSC-4 8.3.1 block descriptor) -------------------------
+// ---- MODE SELECT(6/10) (SPC-4 6.10/6.11 + SSC-4 8.3.3 mode parameter header and block descriptor)
 
-/** The block descriptor (checked by TapeDrive.checkBlockDescriptor) takes effect only when the
- *  whole parameter list was valid. */
-export function sscModeSelect(ctx: Ctx, cmd: ReturnType<typeof decodeModeSelect6>): ScsiResponse {
+/** SSC-4 8.3.3 DEVICE-SPECIFIC PARAMETER in MODE SELECT data: WP is ignored (it reports the
+ *  medium), BUFFERED MODE 0h or 1h, SPEED 0h (the default; LTO drives pick their own speed).
+ *  Returns the BUFFERED MODE asked for. */
+function decodeDeviceSpecificParameter(dsp: number, offset: number): BufferedMode {
+  const bufferedMode = (dsp >> 4) & 0x07;
+  if (bufferedMode !== 0 && bufferedMode !== 1) throw invalidFieldInParameterList(offset, 6);
+  if ((dsp & 0x0f) !== 0) throw invalidFieldInParameterList(offset, 3);
+  return bufferedMode;
+}
+
+/** The header's BUFFERED MODE and the block descriptor (checked by
+ *  TapeDrive.checkBlockDescriptor) take effect only when the whole parameter list was valid. A
+ *  change to unbuffered mode first flushes what buffered writes left (from then on every
+ *  acknowledged write is on stable storage). */
+export async function sscModeSelect(ctx: Ctx, cmd: ReturnType<typeof decodeModeSelect6>): Promise<ScsiResponse> {
   const drive = ctx.device;
+  const list = ctx.req.dataOut;
+  const headerLength = cmd.tenByte ? 8 : 4;
+  const dspOffset = cmd.tenByte ? 3 : 2;
+  const bufferedMode =
+    cmd.parameterListLength >= headerLength && list !== null && list.length >= headerLength
+      ? decodeDeviceSpecificParameter(list[dspOffset]!, dspOffset)
+      : undefined;
   drive.pendingBlockLengthBytes = undefined;
-  const response = spcModeSelect(ctx, cmd);
-  const pending = drive.pendingBlockLengthBytes;
-  drive.pendingBlockLengthBytes = undefined;
+  let response: ScsiResponse;
+  let pending: number | undefined;
+  try {
+    response = await spcModeSelect(ctx, cmd);
+    pending = drive.pendingBlockLengthBytes;
+  } finally {
+    drive.pendingBlockLengthBytes = undefined;
+  }
+  let changed = false;
   if (pending !== undefined && pending !== drive.blockLengthBytes) {
     drive.blockLengthBytes = pending;
-    ctx.lu.unitAttentions.establishForAll(Sense.MODE_PARAMETERS_CHANGED, ctx.nexus.id);
+    changed = true;
   }
+  if (bufferedMode !== undefined && bufferedMode !== drive.bufferedMode) {
+    if (bufferedMode === 0) {
+      const medium = drive.loadedMedium();
+      if (medium) await flushing(medium.flush());
+    }
+    drive.bufferedMode = bufferedMode;
+    changed = true;
+  }
+  if (changed) ctx.lu.unitAttentions.establishForAll(Sense.MODE_PARAMETERS_CHANGED, ctx.nexus.id);
   return response;
+}
+
+// ---- MODE SENSE(6/10) (SPC-4 6.11/6.12 + SSC-4 8.3.3) ---------------------------------------------
+
+/** SPC-4's MODE SENSE, with the mode parameter header and block descriptor of the page control
+ *  asked for: changeable values (PC 01b) mark BUFFERED MODE (DEVICE-SPECIFIC PARAMETER 70h) and
+ *  BLOCK LENGTH (FFFFFFh) — what MODE SELECT takes; default values (PC 10b) are BUFFERED MODE 1h
+ *  and the personality's block length. WP always reports the medium. */
+export async function sscModeSense(ctx: Ctx, cmd: ReturnType<typeof decodeModeSense6>): Promise<ScsiResponse> {
+  const response = await spcModeSense(ctx, cmd);
+  const pc = cmd.pc;
+  if ((pc !== 1 && pc !== 2) || response.dataIn === undefined) return response;
+  const drive = ctx.device;
+  const data = Buffer.from(response.dataIn);
+  const dspOffset = cmd.tenByte ? 3 : 2;
+  if (data.length > dspOffset) {
+    data[dspOffset] = pc === 1 ? 0x70 : (drive.deviceSpecificParameter() & 0x80) | (DEFAULT_BUFFERED_MODE << 4);
+  }
+  const headerLength = cmd.tenByte ? 8 : 4;
+  if (data.length >= headerLength) {
+    const blockDescriptorLength = cmd.tenByte ? data.readUInt16BE(6) : data[3]!;
+    if (blockDescriptorLength >= 8) {
+      const blockLength = Buffer.alloc(3);
+      blockLength.writeUIntBE(pc === 1 ? 0xffffff : drive.personality.defaultBlockLengthBytes, 0, 3);
+      if (pc === 1) data.fill(0, headerLength, Math.min(data.length, headerLength + 5)); // DENSITY CODE, NUMBER OF BLOCKS
+      blockLength.copy(data, headerLength + 5, 0, Math.max(0, Math.min(3, data.length - headerLength - 5)));
+    }
+  }
+  return { ...response, dataIn: data };
 }
 
 // ---- READ BLOCK LIMITS (SSC-4 6.x) ------------------------------------------------------------
@@ -149,8 +234,9 @@ export async function sscRead6(ctx: Ctx, cmd: ReadWrite6Command): Promise<ScsiRe
   if (cmd.transferLength === 0) return good();
   if (cmd.fixed) return readFixed(ctx, medium, fixedBlockLength(drive), cmd.transferLength);
 
-  // Variable-block mode: one record, TRANSFER LENGTH bytes at most.
-  const result = await medium.read();
+  // Variable-block mode: one record, TRANSFER LENGTH bytes at most; its buffer (filled by pread)
+  // is the Data-In.
+  const result = await flushing(medium.read());
   const requested = cmd.transferLength;
   if (result.kind === 'filemark') {
     return ctx.lu.checkCondition(Sense.FILEMARK_DETECTED, { filemark: true, information: requested });
@@ -167,11 +253,19 @@ export async function sscRead6(ctx: Ctx, cmd: ReadWrite6Command): Promise<ScsiRe
   return checkConditionWithData(ctx, Sense.NO_ADDITIONAL_SENSE_INFORMATION, { incorrectLength: true, information: requested - actual }, dataIn);
 }
 
+/** Largest fixed-block READ (one Data-In buffer). */
+const MAX_FIXED_READ_BYTES = 1024 * 1024 * 1024;
+
+/** Fixed-block READ: each block is read (pread) straight into its place in the one Data-In
+ *  buffer; nothing is copied or concatenated. */
 async function readFixed(ctx: Ctx, medium: TapeMedium, blockLength: number, blockCount: number): Promise<ScsiResponse> {
-  const blocks: Buffer[] = [];
-  const dataSoFar = (): Buffer => (blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks));
+  if (blockLength * blockCount > MAX_FIXED_READ_BYTES) throw invalidFieldInCdb(2);
+  const dataIn = Buffer.allocUnsafe(blockLength * blockCount);
+  let filledBytes = 0;
+  const dataSoFar = (): Buffer => dataIn.subarray(0, filledBytes);
   for (let i = 0; i < blockCount; i++) {
-    const result = await medium.read();
+    const slot = dataIn.subarray(filledBytes, filledBytes + blockLength);
+    const result = await flushing(medium.read(slot));
     const residual = blockCount - i;
     if (result.kind === 'filemark') {
       return checkConditionWithData(ctx, Sense.FILEMARK_DETECTED, { filemark: true, information: residual }, dataSoFar());
@@ -188,7 +282,9 @@ async function readFixed(ctx: Ctx, medium: TapeMedium, blockLength: number, bloc
         dataSoFar(),
       );
     }
-    blocks.push(result.data);
+    // A medium that did not read into the slot (e.g. a test double) is copied.
+    if (result.data.buffer !== slot.buffer || result.data.byteOffset !== slot.byteOffset) result.data.copy(slot);
+    filledBytes += blockLength;
     ctx.device.counters.bytesRead += blockLength;
   }
   return good(dataSoFar());
@@ -219,7 +315,8 @@ export async function sscWrite6(ctx: Ctx, cmd: ReadWrite6Command): Promise<ScsiR
 
   // Issue every record now, in command order, then let the next queued command start while these
   // become durable (group commit across commands; tape-drive.ts explains the queue).
-  const writes = records.map((record) => drive.trackWrite(medium.writeRecord(record)));
+  const writeOptions = drive.writeOptions();
+  const writes = records.map((record) => drive.trackWrite(medium.writeRecord(record, writeOptions)));
   drive.releaseQueue();
   const settled = await Promise.allSettled(writes);
 
@@ -231,7 +328,7 @@ export async function sscWrite6(ctx: Ctx, cmd: ReadWrite6Command): Promise<ScsiR
   if (written !== -1) {
     const failure = (settled[written] as PromiseRejectedResult).reason;
     const notWritten = cmd.fixed ? cmd.transferLength - writtenCount : cmd.transferLength;
-    throw faultToSenseError(failure, { endOfMedium: true, information: notWritten });
+    throw faultToSenseError(failure, notWritten);
   }
   const last = settled.at(-1) as PromiseFulfilledResult<{ beyondEarlyWarning: boolean }> | undefined;
   if (last?.value.beyondEarlyWarning) {
@@ -254,20 +351,23 @@ export function decodeWriteFilemarks6(cdb: Buffer): WriteFilemarksCommand {
   return { immed: (cdb[1]! & 0x01) !== 0, count: cdb.readUIntBE(2, 3) };
 }
 
-/** A count of zero only synchronises (everything acknowledged is durable already, but pipelined
- *  WRITEs may still be in flight). IMMED is honoured by completing at once after validation only
- *  in the sense that we never hold the data longer than the sync takes. */
+/** SSC-4 WRITE FILEMARKS(6): with IMMED=0 the filemarks and every buffered object before them
+ *  are on stable storage before GOOD (one fdatasync, shared with concurrent writers); a count of
+ *  zero only does that flush. IMMED=1 (buffered mode only) answers once the filemarks are in the
+ *  data file, like a buffered WRITE. */
 export async function sscWriteFilemarks6(ctx: Ctx, cmd: WriteFilemarksCommand): Promise<ScsiResponse> {
   const drive = ctx.device;
   const medium = drive.requireLoaded();
+  // SSC-4 WRITE FILEMARKS: IMMED set to one with BUFFERED MODE 0h is an invalid field.
+  if (cmd.immed && drive.bufferedMode === 0) throw invalidFieldInCdb(1, 0);
   if (cmd.count > 0) requireWritable(medium);
-  const pending = drive.trackWrite(medium.writeFilemarks(cmd.count));
+  const pending = drive.trackWrite(medium.writeFilemarks(cmd.count, { sync: !cmd.immed }));
   drive.releaseQueue();
   let result: { beyondEarlyWarning: boolean };
   try {
     result = await pending;
   } catch (err) {
-    throw faultToSenseError(err, { endOfMedium: true, information: cmd.count });
+    throw faultToSenseError(err, cmd.count);
   }
   if (cmd.count > 0 && result.beyondEarlyWarning) {
     return ctx.lu.checkCondition(Sense.END_OF_PARTITION_MEDIUM_DETECTED_EARLY_WARNING, { endOfMedium: true, information: 0 });
@@ -318,11 +418,14 @@ export function decodeSpace16(cdb: Buffer): SpaceCommand {
 export async function sscSpace(ctx: Ctx, cmd: SpaceCommand): Promise<ScsiResponse> {
   const medium = ctx.device.requireLoaded();
   if (cmd.code === SpaceCode.END_OF_DATA) {
-    await medium.spaceToEndOfData();
+    await flushing(medium.spaceToEndOfData());
     return good();
   }
-  if (cmd.count === 0) return good();
-  const result = cmd.code === SpaceCode.LOGICAL_BLOCKS ? await medium.spaceRecords(cmd.count) : await medium.spaceFilemarks(cmd.count);
+  if (cmd.count === 0) {
+    await flushing(medium.flush());
+    return good();
+  }
+  const result = await flushing(cmd.code === SpaceCode.LOGICAL_BLOCKS ? medium.spaceRecords(cmd.count) : medium.spaceFilemarks(cmd.count));
   const information = Math.abs(cmd.count) - result.spaced;
   switch (result.stoppedAt) {
     case 'filemark':
@@ -345,7 +448,7 @@ export function decodeRewind(cdb: Buffer): null {
 }
 
 export async function sscRewind(ctx: Ctx): Promise<ScsiResponse> {
-  await ctx.device.requireLoaded().rewind();
+  await flushing(ctx.device.requireLoaded().rewind());
   return good();
 }
 
@@ -387,7 +490,7 @@ export async function sscLoadUnload(ctx: Ctx, cmd: LoadUnloadCommand): Promise<S
   const state = drive.state;
   if (state.kind === 'empty') throw new SenseError(Sense.MEDIUM_NOT_PRESENT);
   if (cmd.load) {
-    await state.medium.rewind();
+    await flushing(state.medium.rewind());
     if (state.kind === 'unloaded') {
       drive.transition({ kind: 'load' });
       ctx.lu.unitAttentions.establishForAll(Sense.NOT_READY_TO_READY_CHANGE_MEDIUM_MAY_HAVE_CHANGED, ctx.nexus.id);
@@ -396,8 +499,8 @@ export async function sscLoadUnload(ctx: Ctx, cmd: LoadUnloadCommand): Promise<S
   }
   if (state.kind === 'unloaded') return good();
   if (drive.removalPrevented()) throw new SenseError(Sense.MEDIUM_REMOVAL_PREVENTED);
-  await state.medium.flush();
-  await state.medium.rewind();
+  await flushing(state.medium.flush());
+  await flushing(state.medium.rewind());
   drive.transition({ kind: 'unload' });
   return good();
 }
@@ -440,8 +543,11 @@ export function decodeReadPosition(cdb: Buffer): ReadPositionCommand {
 
 export function sscReadPosition(ctx: Ctx, cmd: ReadPositionCommand): ScsiResponse {
   const position = ctx.device.requireLoaded().position();
-  // The drive acknowledges nothing before it is durable: the object buffer is always empty, so
-  // the first and last logical object locations are both the current position.
+  // SSC-4 READ POSITION with buffered data: a buffered WRITE is acknowledged once its record is in
+  // the tape's data file — written to the medium as far as the drive can tell; the operating
+  // system, not the drive, holds what is not on stable storage yet. So the object buffer is
+  // always empty: NUMBER OF LOGICAL OBJECTS / BYTES IN OBJECT BUFFER are 0 and valid (LOCU and
+  // BYCU 0), and the first and last logical object locations are both the current position.
   const location = position.logicalObjectId;
   const bop = position.bop ? 0x80 : 0;
   const eop = position.beyondEarlyWarning ? 0x40 : 0;
@@ -503,7 +609,7 @@ export function decodeLocate16(cdb: Buffer): LocateCommand {
 
 export async function sscLocate(ctx: Ctx, cmd: LocateCommand): Promise<ScsiResponse> {
   const medium = ctx.device.requireLoaded();
-  const result = cmd.destination === 'logical-object' ? await medium.locate(cmd.identifier) : await medium.locateFile(cmd.identifier);
+  const result = await flushing(cmd.destination === 'logical-object' ? medium.locate(cmd.identifier) : medium.locateFile(cmd.identifier));
   // Beyond EOD: positioned at EOD, BLANK CHECK (SSC-4 LOCATE).
   if (result.beyondEndOfData) throw new SenseError(Sense.END_OF_DATA_DETECTED);
   return good();
@@ -676,7 +782,10 @@ const none = (): null => null;
 export function sscOps(): OpEntry<TapeDrive>[] {
   type D = TapeDrive;
   const replaced = new Set<number>([Op.INQUIRY, Op.TEST_UNIT_READY, Op.REQUEST_SENSE, Op.MODE_SELECT_6, Op.MODE_SELECT_10]);
-  const spc = spcOps<D>().filter((e) => !replaced.has(e.opcode));
+  // MODE SENSE keeps SPC-4's entry (decoder, usage data) with the SSC header and block descriptor.
+  const spc = spcOps<D>()
+    .filter((e) => !replaced.has(e.opcode))
+    .map((e) => (e.opcode === Op.MODE_SENSE_6 || e.opcode === Op.MODE_SENSE_10 ? { ...e, execute: sscModeSense } : e));
   const locateBase = { dataDirection: 'none', access: 'read', needsMedium: true } as const;
   return [
     ...spc,

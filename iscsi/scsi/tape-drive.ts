@@ -3,14 +3,20 @@
 // (insertMedium / removeMedium) and LOAD UNLOAD; the commands are ssc.ts's op table.
 //
 // Command order. A tape is sequential, so commands to one drive execute one after another, in
-// the order the fabric hands them over (CmdSN order). But waiting for each record to be durable
-// before starting the next WRITE would cap throughput at one sync per record. So the queue lets a
-// WRITE(6) / WRITE FILEMARKS(6) release it as soon as it has handed its records to the TapeMedium
-// (which takes them in call order and group-commits them): the next WRITE starts at once and its
-// records join the same or the next synced batch, while each command still answers GOOD only when
-// its own records are durable. Every other command first waits until those pipelined writes have
-// settled, so it sees the tape as the writes left it (position, EOD, or their failure).
-// INQUIRY, REQUEST SENSE and REPORT SUPPORTED OPERATION CODES answer without queueing.
+// the order the fabric hands them over (CmdSN order). But waiting for each record to be stored
+// before starting the next WRITE would cap throughput at one write (or sync) per record. So the
+// queue lets a WRITE(6) / WRITE FILEMARKS(6) release it as soon as it has handed its records to
+// the TapeMedium (which takes them in call order and group-commits them): the next WRITE starts at
+// once and its records join the same or the next batch, while each command still answers GOOD
+// only when its own records are stored. Every other command first waits until those pipelined
+// writes have settled, so it sees the tape as the writes left it (position, EOD, or their
+// failure). INQUIRY, REQUEST SENSE and REPORT SUPPORTED OPERATION CODES answer without queueing.
+//
+// Buffered mode (SSC-4 8.3.3, the mode parameter header's BUFFERED MODE field, per drive): 1 (the
+// default, as LTO drives ship) answers a WRITE once the record is in the tape's data file — the
+// operating system has it — and flushes (fdatasync) on WRITE FILEMARKS with IMMED=0, REWIND,
+// LOAD UNLOAD, LOCATE, SPACE, READ, ERASE and when the cartridge leaves the drive; 0 (MODE SELECT)
+// answers every WRITE only once it is on stable storage. docs/tape-library.md "Durability".
 
 import { createHash } from 'node:crypto';
 import type { LogicalUnit, ScsiRequest, ScsiResponse, TapeMedium } from '../device.js';
@@ -57,6 +63,11 @@ export function transition(state: DriveState, event: DriveEvent): DriveState {
 
 // ---- the device state the SSC handlers work on ------------------------------------------------
 
+/** SSC-4 8.3.3 BUFFERED MODE values this drive takes: 0h (unbuffered) and 1h (buffered). 2h (buffered,
+ *  with writes of other I_T nexuses flushed first) is not offered. */
+export type BufferedMode = 0 | 1;
+export const DEFAULT_BUFFERED_MODE: BufferedMode = 1;
+
 export class TapeDrive {
   readonly personality: TapeDrivePersonality;
   #state: DriveState = { kind: 'empty' };
@@ -64,6 +75,8 @@ export class TapeDrive {
   blockLengthBytes: number;
   /** Set by a MODE SELECT block descriptor, applied once the whole parameter list is valid. */
   pendingBlockLengthBytes: number | undefined;
+  /** SSC-4 8.3.3 BUFFERED MODE: 0 unbuffered (WRITE answers once durable), 1 buffered. */
+  bufferedMode: BufferedMode = DEFAULT_BUFFERED_MODE;
   /** For the error counter log pages; since the cartridge was loaded or LOG SELECT reset them. */
   readonly counters = { bytesWritten: 0, bytesRead: 0 };
   /** I_T nexuses holding PREVENT MEDIUM REMOVAL (SPC-4 6.13: per nexus). */
@@ -199,11 +212,16 @@ export class TapeDrive {
     this.pendingBlockLengthBytes = blockLength;
   }
 
-  /** SSC-4 8.3.1 DEVICE-SPECIFIC PARAMETER: WP, BUFFERED MODE 001b (as IBM drives report; GOOD
-   *  still means durable here), SPEED 0. */
+  /** SSC-4 8.3.3 DEVICE-SPECIFIC PARAMETER (mode parameter header): WP (bit 7), BUFFERED MODE
+   *  (bits 6–4), SPEED 0 (bits 3–0, the default speed). */
   deviceSpecificParameter(): number {
     const medium = this.loadedMedium();
-    return (medium?.writeProtected() ? 0x80 : 0x00) | 0x10;
+    return (medium?.writeProtected() ? 0x80 : 0x00) | (this.bufferedMode << 4);
+  }
+
+  /** How a write waits (iscsi/device.ts TapeWriteOptions): unbuffered writes are synced. */
+  writeOptions(): { sync: boolean } {
+    return { sync: this.bufferedMode === 0 };
   }
 }
 
@@ -218,7 +236,8 @@ export interface TapeDriveLogicalUnit extends LogicalUnit {
   insertMedium(medium: TapeMedium): void;
   /** Whether the changer may take the cartridge out now. */
   removalState(): 'empty' | 'ready' | 'not-unloaded' | 'removal-prevented';
-  /** Take the cartridge out (caller checked removalState() === 'ready'); flushes pending writes. */
+  /** Take the cartridge out (caller checked removalState() === 'ready'); flushes pending writes
+   *  to stable storage first. */
   removeMedium(): Promise<TapeMedium>;
   /** The loaded medium, if any (the changer's READ ELEMENT STATUS shows FULL). */
   loadedMedium(): TapeMedium | undefined;
@@ -279,7 +298,11 @@ class TapeDriveLu implements TapeDriveLogicalUnit {
   reset(kind: 'lun' | 'target-warm' | 'target-cold'): void {
     this.#lu.reset(kind);
     this.#drive.clearPreventions();
-    if (kind === 'target-cold') this.#drive.blockLengthBytes = this.#drive.personality.defaultBlockLengthBytes;
+    if (kind === 'target-cold') {
+      // Power on: the mode parameters are back at their defaults.
+      this.#drive.blockLengthBytes = this.#drive.personality.defaultBlockLengthBytes;
+      this.#drive.bufferedMode = DEFAULT_BUFFERED_MODE;
+    }
   }
 
   nexusLost(nexusId: string): void {

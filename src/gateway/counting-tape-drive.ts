@@ -2,7 +2,14 @@
 // TapeMedium; wrapping the drive wraps every medium inserted into it in a decorator that counts
 // the record bytes READ and WRITE move through it (SSC-4 READ(6) / WRITE(6) records).
 
-import type { TapeMedium, TapePosition, TapeReadResult, TapeSpaceResult, TapeWriteResult } from '../../iscsi/device.js';
+import type {
+  TapeMedium,
+  TapePosition,
+  TapeReadResult,
+  TapeSpaceResult,
+  TapeWriteOptions,
+  TapeWriteResult,
+} from '../../iscsi/device.js';
 import type { LibraryDrive } from './tape-library.js';
 
 export interface TapeDriveCounters {
@@ -45,23 +52,23 @@ class CountingTapeMedium implements TapeMedium {
     return this.#inner.position();
   }
 
-  async writeRecord(data: Buffer): Promise<TapeWriteResult> {
+  async writeRecord(data: Buffer, opts?: TapeWriteOptions): Promise<TapeWriteResult> {
     const lengthBytes = data.length;
-    const result = await this.#inner.writeRecord(data);
+    const result = await this.#inner.writeRecord(data, opts);
     this.#counters.writeBytes += lengthBytes;
     this.#counters.writeRecords++;
     return result;
   }
 
-  writeFilemarks(count: number): Promise<TapeWriteResult> {
-    return this.#inner.writeFilemarks(count);
+  writeFilemarks(count: number, opts?: TapeWriteOptions): Promise<TapeWriteResult> {
+    return this.#inner.writeFilemarks(count, opts);
   }
   flush(): Promise<void> {
     return this.#inner.flush();
   }
 
-  async read(): Promise<TapeReadResult> {
-    const result = await this.#inner.read();
+  async read(into?: Buffer): Promise<TapeReadResult> {
+    const result = await this.#inner.read(into);
     if (result.kind === 'record') {
       this.#counters.readBytes += result.data.length;
       this.#counters.readRecords++;

@@ -14,6 +14,8 @@ import { stkL700 } from '../../iscsi/scsi/personalities/stk-l700.js';
 import { deviceCapabilitiesPage, elementAddressAssignmentPage, transportGeometryPage } from '../../iscsi/scsi/smc.js';
 import { createTapeDriveLogicalUnit, type TapeDriveLogicalUnit } from '../../iscsi/scsi/tape-drive.js';
 import type { Database } from '../store/database.js';
+import type { SpaceGuard } from '../store/space-guard.js';
+import type { StoreHealth } from '../store/store-health.js';
 import { TapeMediumStore } from '../store/tape-medium-store.js';
 import { countingDrive, type TapeDriveCounters } from './counting-tape-drive.js';
 import { TapeCatalog } from './tape-catalog.js';
@@ -100,6 +102,9 @@ export async function createVtlTargets(opts: {
   log: Logger;
   /** Where tape data files live (default `<dataDir>/tapes`). */
   tapeDir?: string;
+  /** The gateway's free-space guard and store health (TapeMediumStoreOptions; defaults: the store's own). */
+  spaceGuard?: SpaceGuard;
+  storeHealth?: StoreHealth;
   /** Element counts other than AWS's 1,600 storage + 1,600 import/export (withSlotCounts). */
   slots?: { storage?: number; importExport?: number };
 }): Promise<VtlTargets> {
@@ -109,7 +114,11 @@ export async function createVtlTargets(opts: {
   for (let i = 1; i <= DRIVE_COUNT; i++) {
     drives.push(createTapeDriveLogicalUnit({ serialNumber: deviceSerial(opts.gatewayName, `tapedrive-${i}`), log: opts.log }));
   }
-  const media = new TapeMediumStore(opts.db, opts.tapeDir);
+  const media = new TapeMediumStore(opts.db, {
+    ...(opts.tapeDir !== undefined ? { tapeDir: opts.tapeDir } : {}),
+    ...(opts.spaceGuard !== undefined ? { spaceGuard: opts.spaceGuard } : {}),
+    ...(opts.storeHealth !== undefined ? { storeHealth: opts.storeHealth } : {}),
+  });
   const catalog = await TapeCatalog.open(opts.db);
   const firstStart = catalog.list().length === 0;
   // Each drive counts the bytes its media move, for /metrics (src/gateway/counting-tape-drive.ts).

@@ -3,6 +3,10 @@
 // (tape-medium.ts says why). One StoredTapeMedium per barcode is open at a time (a cartridge is
 // in one drive). Opening a tape re-indexes the frames the lazy index had not caught up with
 // (tape-recovery.ts) and starts a new generation, durably, before anything is written.
+//
+// Data space: every append asks the SpaceGuard of the data directory's file system first, and
+// disk-full / I/O-error episodes are reported to StoreHealth (tape-medium.ts "Disk full"). Both
+// are passed in (main.ts hands in the gateway-wide ones); by default the store makes its own.
 
 import { constants } from 'node:fs';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
@@ -12,6 +16,8 @@ import { TapeStoreError } from './tape-error.js';
 import { decodeTapeHeader, encodeTapeHeader, type TapeHeader } from './tape-header.js';
 import { isValidBarcode, TapeKeys } from './tape-keys.js';
 import { StoredTapeMedium } from './tape-medium.js';
+import { SpaceGuard } from './space-guard.js';
+import { StoreHealth } from './store-health.js';
 import { recoverTape } from './tape-recovery.js';
 
 export interface NewTape {
@@ -24,6 +30,17 @@ export interface NewTape {
 
 const MIN_EARLY_WARNING_BYTES = 16 * 1024 * 1024;
 
+export interface TapeMediumStoreOptions {
+  /** Where data files live; default `<dataDir>/tapes` next to the database's `<dataDir>/db`. */
+  tapeDir?: string;
+  /** Data space accounting of the tapes' file system; default a SpaceGuard of the data directory
+   *  (its default reserve). Pass the gateway's, so all stores share one view of the disk. */
+  spaceGuard?: SpaceGuard;
+  /** Where disk-full and I/O-error episodes of tapes are reported; default a private StoreHealth
+   *  (nothing reaches /health). Pass the gateway's. */
+  storeHealth?: StoreHealth;
+}
+
 export class TapeMediumStore {
   private readonly db: Database;
   private readonly tapeDir: string;
@@ -31,11 +48,18 @@ export class TapeMediumStore {
   /** Barcodes being opened (recovery runs before they are tracked). */
   private readonly opening = new Set<string>();
   private readonly closeListeners = new Set<(barcode: string) => void>();
+  readonly spaceGuard: SpaceGuard;
+  readonly storeHealth: StoreHealth;
 
-  /** `tapeDir` defaults to `<dataDir>/tapes` next to the database's `<dataDir>/db`. */
-  constructor(db: Database, tapeDir: string = join(dirname(db.location), 'tapes')) {
+  /** `opts` as a string is the tape directory (the earlier signature). */
+  constructor(db: Database, opts: TapeMediumStoreOptions | string = {}) {
+    const options = typeof opts === 'string' ? { tapeDir: opts } : opts;
     this.db = db;
-    this.tapeDir = tapeDir;
+    const dataDir = dirname(db.location);
+    this.tapeDir = options.tapeDir ?? join(dataDir, 'tapes');
+    // The data directory exists (the database is in it); the tape directory may not yet.
+    this.spaceGuard = options.spaceGuard ?? new SpaceGuard(dataDir);
+    this.storeHealth = options.storeHealth ?? new StoreHealth();
   }
 
   /** Creates an empty tape (durably) and opens it at BOP. */
@@ -79,7 +103,7 @@ export class TapeMediumStore {
       await file.close();
       throw err;
     }
-    return this.track(new StoredTapeMedium(this.db, header, file));
+    return this.track(this.medium(header, file));
   }
 
   /** Opens a tape at BOP. */
@@ -110,7 +134,7 @@ export class TapeMediumStore {
       // Frames left beyond EOD (a group that was never acknowledged) belong to the old generation.
       const loaded: TapeHeader = { ...recovered.header, generation: recovered.header.generation + 1 };
       await this.db.groupCommit.commit([...recovered.ops, { type: 'put', key: keys.header(), value: encodeTapeHeader(loaded) }]);
-      return new StoredTapeMedium(this.db, loaded, file);
+      return this.medium(loaded, file);
     } catch (err) {
       await file.close();
       throw err;
@@ -156,6 +180,7 @@ export class TapeMediumStore {
     // later with the same barcode starts at EOD 0 and ignores them.
     await this.db.level.clear(keys.range());
     await rm(this.dataPath(barcode), { force: true });
+    this.spaceGuard.released();
   }
 
   /** The tape is open (in a drive, or being archived): its data file may change. */
@@ -166,6 +191,10 @@ export class TapeMediumStore {
   /** The tape's data file (frames, tape-frame.ts), for readers of closed tapes (the tape uploader). */
   dataFilePath(barcode: string): string {
     return this.dataPath(barcode);
+  }
+
+  private medium(header: TapeHeader, file: FileHandle): StoredTapeMedium {
+    return new StoredTapeMedium(this.db, header, file, { space: this.spaceGuard, health: this.storeHealth });
   }
 
   private track(medium: StoredTapeMedium): StoredTapeMedium {

@@ -8,25 +8,43 @@
 //
 // The data file is the tape's log: every object (record or filemark) is appended as a
 // self-describing frame (tape-frame.ts: kind, logical object id, length, CRC-32, generation), so
-// ONE fdatasync of the data file makes a group of writes durable — that is when they are
-// acknowledged. Level holds what makes it a tape — object entries, the filemark index, the header
-// with EOD (tape-keys.ts) — and is updated lazily behind the data file: each landed group's
-// entries go into an unsynced Level batch (synced every INDEX_SYNC_BYTES, at barriers and on
-// close). When a tape is opened, frames beyond the indexed EOD are re-indexed from the data file
-// (tape-recovery.ts). So at queue depth 1 a 256 KiB record costs one data-file sync, not two.
+// ONE fdatasync of the data file makes a group of writes durable. Level holds what makes it a
+// tape — object entries, the filemark index, the header with EOD (tape-keys.ts) — and is updated
+// lazily behind the data file: the entries of groups made durable go into an unsynced Level batch
+// (synced every INDEX_SYNC_BYTES, at barriers and on close). When a tape is opened, frames beyond
+// the indexed EOD are re-indexed from the data file (tape-recovery.ts).
+//
+// Buffered mode (SSC-4 8.3.3 BUFFERED MODE; the drive passes TapeWriteOptions.sync per call):
+// a write resolves once its group's frames are written to the data file (`written`: the OS has
+// them, a kill -9 of the process loses nothing acknowledged — tape-recovery.ts finds them), or,
+// with `sync`, once they are on stable storage (`durable`: one fdatasync, group-committed, for
+// everything written so far). Written groups are made durable at the latest after
+// SYNC_INTERVAL_BYTES (in the background), and before anything that is not a write: positioning,
+// ERASE, flush, a barrier, close. Index entries are only ever written for durable groups, so
+// Level never points at data a power loss could take away.
 //
 // Group commit (one writer): a write call changes the position at once and joins the open group;
-// groups are written one after another with one writev at their offset and one fdatasync.
-// While a group is in flight, new writes collect in the next group.
+// groups are written one after another with one writev at their offset, so a write never
+// resolves before every earlier frame of the tape is in the file (recovery stops at the first bad
+// frame). While a group is in flight, new writes collect in the next group. A group is either
+// all `sync` or none, so a failed fdatasync never takes back an acknowledged write.
 //
 // Crash safety: a frame is valid only if its generation is the one in Level's durable header and
 // it continues the chain of object ids from the indexed EOD. Anything that moves EOD back
 // (overwrite before EOD, ERASE, a failed write) starts a new generation and commits the moved-back
-// header with sync (a barrier) before any frame of the new generation is written, so stale or
-// torn frames beyond EOD are never taken for acknowledged ones; opening a tape starts a new
-// generation too (tape-medium-store.ts), so frames of a group that was never acknowledged cannot
-// be resurrected behind records written after the restart. Nothing is deleted eagerly: entries
-// and bytes beyond EOD are dropped on unload.
+// header with sync (a barrier: first everything written before it is made durable and indexed)
+// before any frame of the new generation is written, so stale or torn frames beyond EOD are never
+// taken for acknowledged ones; opening a tape starts a new generation too (tape-medium-store.ts),
+// so frames of a group that was never acknowledged cannot be resurrected behind records written
+// after the restart. Nothing is deleted eagerly: entries and bytes beyond EOD are dropped on
+// unload.
+//
+// Disk full and I/O errors (ARCHITECTURE.md "Data path"): each group asks SpaceGuard for its bytes
+// before it is appended. When that is refused, or the append fails (ENOSPC, EIO, a short write),
+// the group and every group queued behind it are refused with a 'write-error' fault (MEDIUM ERROR,
+// WRITE ERROR), the torn bytes are truncated away (the log stays a clean prefix), the position
+// goes back to the end of the last stored group in a new generation (a barrier), and StoreHealth
+// gets a condition until a later write succeeds. Nothing stored before is touched.
 //
 // No preallocation: fdatasync of an append also commits the file's new size and block allocation
 // (an ext4 journal commit), and writing into blocks that exist is cheaper (dd oflag=dsync 256 KiB
@@ -45,11 +63,14 @@ import type {
   TapePosition,
   TapeReadResult,
   TapeSpaceResult,
+  TapeWriteOptions,
   TapeWriteResult,
 } from '../../iscsi/device.js';
 import type { Database } from './database.js';
 import type { BatchOp } from './group-commit.js';
-import { TapeStoreError } from './tape-error.js';
+import type { SpaceGuard } from './space-guard.js';
+import type { StoreHealth } from './store-health.js';
+import { TapeStoreError, tapeWriteError } from './tape-error.js';
 import { encodeFrameHeader, FRAME_HEADER_BYTES, recordChecksum } from './tape-frame.js';
 import { encodeTapeHeader, type TapeHeader } from './tape-header.js';
 import {
@@ -69,11 +90,27 @@ const MAX_WRITEV_BUFFERS = 512;
 /** The lazy index is synced at least once per this many data-file bytes: bounds what a restart
  *  after power loss re-indexes from the data file. */
 const INDEX_SYNC_BYTES = 256 * MiB;
+/** Written (acknowledged, buffered) groups are made durable in the background at least once per
+ *  this many bytes: bounds what a power loss can take and what a restart after kill -9 re-indexes. */
+const SYNC_INTERVAL_BYTES = 256 * MiB;
+
+export interface StoredTapeMediumOptions {
+  /** Data space of the file system the data file is on; asked before every append. */
+  space?: SpaceGuard | null;
+  /** Where disk-full and I/O-error episodes are reported (component `tape <barcode>`). */
+  health?: StoreHealth | null;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
 
 interface WriteGroup {
   /** File offset of buffers[0]. */
   fileOffsetBytes: number;
-  /** Frame headers and record bytes, in file order. */
+  /** Frame headers and record bytes, in file order (dropped once written). */
   buffers: Buffer[];
   fileBytes: number;
   /** Index entries of the group's objects. */
@@ -81,13 +118,19 @@ interface WriteGroup {
   /** The header as of the group's last change; set when the group is closed. */
   header: TapeHeader | null;
   /** Writes no frames; its header is committed to Level with sync before later groups write
-   *  frames (EOD moved back, a new generation, write protection). Resolves when committed. */
+   *  frames (EOD moved back, a new generation, write protection). */
   barrier: boolean;
+  /** Its callers wait for `durable` (buffered mode 0, WRITE FILEMARKS with IMMED=0): the file
+   *  stage syncs right after writing it, before the next group. */
+  sync: boolean;
   /** Taken by the file stage. */
   started: boolean;
-  done: Promise<void>;
-  resolve: () => void;
-  reject: (err: unknown) => void;
+  /** Order of writing (set when written). */
+  seq: number;
+  /** The frames are in the data file (a barrier: committed). */
+  written: Deferred;
+  /** The frames are on stable storage (a barrier: committed). */
+  durable: Deferred;
 }
 
 export class StoredTapeMedium implements TapeMedium {
@@ -98,46 +141,63 @@ export class StoredTapeMedium implements TapeMedium {
   private readonly db: Database;
   private readonly keys: TapeKeys;
   private readonly file: FileHandle;
-  /** Includes writes not yet durable. */
+  private readonly space: SpaceGuard | null;
+  private readonly health: StoreHealth | null;
+  /** Includes writes not yet stored. */
   private header: TapeHeader;
-  /** The header of the last landed batch (restored when a batch fails). */
+  /** The header of the last written group or committed barrier (where a failed group rolls back to). */
+  private landedHeader: TapeHeader;
+  /** The header of the last durable group or committed barrier. */
   private durableHeader: TapeHeader;
   private objectId = 0;
   private fileNumber = 0;
   private bytesBefore = 0;
   /** Offset of the position's frame in the data file. */
   private fileOffsetBytes = 0;
-  /** Groups not yet durable, in order. */
+  /** Groups not yet written, in order. */
   private readonly groups: WriteGroup[] = [];
-  /** The object after the last one read, fetched ahead (dropped when EOD moves back). */
-  private readAhead: { objectId: number; fetched: Promise<{ entry: ObjectEntry; data: Buffer | null }> } | null = null;
+  /** Groups written, not yet durable, in order. */
+  private unsynced: WriteGroup[] = [];
+  private unsyncedBytes = 0;
+  private writtenSeq = 0;
+  private durableSeq = 0;
+  /** The fdatasync in flight (group commit: callers arriving meanwhile take the next one). */
+  private syncing: Promise<void> | null = null;
+  /** The object after the last one read, looked up ahead (dropped when EOD moves back); its bytes
+   *  too unless the reader passes its own buffers. */
+  private readAhead: { objectId: number; entry: Promise<ObjectEntry>; data: Promise<Buffer | null> | null } | null = null;
   private fileStageRunning = false;
-  /** Index commits, chained in group order (never rejects). */
+  /** Index commits, chained in order (never rejects). */
   private indexTail: Promise<void> = Promise.resolve();
   /** Data-file bytes indexed since the last synced index batch. */
   private unsyncedIndexBytes = 0;
   /** Bumped when writes fail: groups queued before are dropped by the file stage. */
   private epoch = 0;
-  /** Set when the index cannot be written: every later call fails (a reload recovers). */
+  /** Set when the index or a sync fails: every later call fails (a reload recovers from the data file). */
   private failure: TapeStoreError | null = null;
+  /** A StoreHealth condition this medium reported and has not cleared yet. */
+  private degraded = false;
   /** Serialises calls in call order. */
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
   private closing: Promise<void> | null = null;
-  /** Groups made durable so far, one fdatasync each (shows how well writes coalesce). */
+  /** fdatasyncs of the data file so far (shows how well writes coalesce; buffered writes need none). */
   dataSyncCount = 0;
 
   /** Use TapeMediumStore.open/create. Starts at BOP. `header` is durable in Level and covers every
    *  valid frame of the data file. */
-  constructor(db: Database, header: TapeHeader, file: FileHandle) {
+  constructor(db: Database, header: TapeHeader, file: FileHandle, opts: StoredTapeMediumOptions = {}) {
     this.db = db;
     this.file = file;
+    this.space = opts.space ?? null;
+    this.health = opts.health ?? null;
     this.barcode = header.barcode;
     this.capacityBytes = header.capacityBytes;
     this.earlyWarningBytes = header.earlyWarningBytes;
     this.worm = header.worm;
     this.keys = new TapeKeys(header.barcode);
     this.header = { ...header };
+    this.landedHeader = { ...header };
     this.durableHeader = { ...header };
   }
 
@@ -159,14 +219,16 @@ export class StoredTapeMedium implements TapeMedium {
     };
   }
 
-  async writeRecord(data: Buffer): Promise<TapeWriteResult> {
-    const queued = await this.serial(() => this.enqueueRecord(data));
+  async writeRecord(data: Buffer, opts: TapeWriteOptions = {}): Promise<TapeWriteResult> {
+    const sync = opts.sync === true;
+    const queued = await this.serial(() => this.enqueueRecord(data, sync));
     await queued.done;
     return queued.result;
   }
 
-  async writeFilemarks(count: number): Promise<TapeWriteResult> {
-    const queued = await this.serial(() => this.enqueueFilemarks(count));
+  async writeFilemarks(count: number, opts: TapeWriteOptions = {}): Promise<TapeWriteResult> {
+    const sync = opts.sync === true;
+    const queued = await this.serial(() => this.enqueueFilemarks(count, sync));
     await queued.done;
     return queued.result;
   }
@@ -175,13 +237,20 @@ export class StoredTapeMedium implements TapeMedium {
     return this.serial(() => this.drain());
   }
 
-  read(): Promise<TapeReadResult> {
+  read(into?: Buffer): Promise<TapeReadResult> {
     return this.serial(async () => {
       await this.drain();
       if (this.objectId >= this.header.eodObjectId) return { kind: 'end-of-data' };
-      const ahead = this.readAhead;
+      const ahead = this.readAhead?.objectId === this.objectId ? this.readAhead : null;
       this.readAhead = null;
-      const { entry, data } = await (ahead?.objectId === this.objectId ? ahead.fetched : this.fetchObject(this.objectId));
+      const entry = await (ahead?.entry ?? this.getObject(this.objectId));
+      let data: Buffer | null = null;
+      if (entry.lengthBytes > 0) {
+        // A caller's buffer gets the bytes straight from the file (pread), even if they were
+        // fetched ahead: Data-In is never assembled by copying.
+        data = into === undefined && ahead?.data ? await ahead.data : await this.readRecord(entry, into);
+        if (data === null) throw new TapeStoreError('TAPE_CORRUPT', `tape ${this.barcode}: object ${this.objectId} changed kind`);
+      }
       this.objectId++;
       if (data === null) {
         this.fileNumber++;
@@ -189,12 +258,9 @@ export class StoredTapeMedium implements TapeMedium {
         this.bytesBefore = entry.bytesBefore + entry.lengthBytes;
       }
       this.fileOffsetBytes = entry.fileOffsetBytes + FRAME_HEADER_BYTES + entry.lengthBytes;
-      // Sequential reads are the rule: fetch the next object while the drive sends this one.
-      if (this.objectId < this.header.eodObjectId) {
-        const fetched = this.fetchObject(this.objectId);
-        fetched.catch(() => undefined);
-        this.readAhead = { objectId: this.objectId, fetched };
-      }
+      // Sequential reads are the rule: look the next object up while the drive sends this one,
+      // and read its bytes ahead too unless the reader brings its own buffers.
+      if (this.objectId < this.header.eodObjectId) this.startReadAhead(this.objectId, into === undefined);
       return data === null ? { kind: 'filemark' } : { kind: 'record', data };
     });
   }
@@ -319,10 +385,11 @@ export class StoredTapeMedium implements TapeMedium {
     });
   }
 
-  /** Waits for pending writes, then closes the data file; the medium is unusable afterwards. */
+  /** Waits for pending writes (made durable), then closes the data file; the medium is unusable
+   *  afterwards. */
   close(): Promise<void> {
     this.closing ??= this.serial(async () => {
-      await this.drain();
+      await this.drain().catch(() => undefined); // a failure is in this.failure
       this.closed = true;
       try {
         if (this.failure === null) {
@@ -340,7 +407,7 @@ export class StoredTapeMedium implements TapeMedium {
 
   // --- writing -------------------------------------------------------------------------------
 
-  private enqueueRecord(data: Buffer): { done: Promise<void>; result: TapeWriteResult } {
+  private enqueueRecord(data: Buffer, sync: boolean): { done: Promise<void>; result: TapeWriteResult } {
     if (data.length === 0) throw new TapeStoreError('TAPE_INVALID', 'a tape record has at least one byte');
     this.checkWritable();
     const usedBytes = this.bytesBefore + data.length;
@@ -358,22 +425,24 @@ export class StoredTapeMedium implements TapeMedium {
       lengthBytes: data.length,
       dataCrc: recordChecksum(data),
     });
-    const group = this.appendFrame(frame, data);
+    const group = this.appendFrame(frame, data, sync);
     this.bytesBefore = usedBytes;
     this.header.usedBytes = usedBytes;
     this.startWriting();
-    return { done: group.done, result: { beyondEarlyWarning: this.isBeyondEarlyWarning(usedBytes) } };
+    return { done: stored(group, sync), result: { beyondEarlyWarning: this.isBeyondEarlyWarning(usedBytes) } };
   }
 
-  private enqueueFilemarks(count: number): { done: Promise<void>; result: TapeWriteResult } {
+  private enqueueFilemarks(count: number, sync: boolean): { done: Promise<void>; result: TapeWriteResult } {
     if (!Number.isSafeInteger(count) || count < 0) {
       throw new TapeStoreError('TAPE_INVALID', `bad filemark count ${count}`);
     }
     if (count === 0) {
-      // SSC-4 WRITE FILEMARKS with count 0 only flushes; allowed on protected media.
+      // SSC-4 WRITE FILEMARKS with count 0 writes nothing; with IMMED=0 it flushes. Allowed on
+      // protected media. A write refused before it (reported to its own command) does not fail it.
       const last = this.groups.at(-1);
+      const written = last === undefined ? Promise.resolve() : last.written.promise.catch(() => undefined);
       return {
-        done: last?.done ?? Promise.resolve(),
+        done: sync ? written.then(() => this.syncData()) : written,
         result: { beyondEarlyWarning: this.isBeyondEarlyWarning(this.bytesBefore) },
       };
     }
@@ -388,18 +457,18 @@ export class StoredTapeMedium implements TapeMedium {
         lengthBytes: 0,
         dataCrc: 0,
       });
-      group = this.appendFrame(frame, null);
+      group = this.appendFrame(frame, null, sync);
     }
     this.startWriting();
     return {
-      done: (group as WriteGroup).done,
+      done: stored(group as WriteGroup, sync),
       result: { beyondEarlyWarning: this.isBeyondEarlyWarning(this.bytesBefore) },
     };
   }
 
   /** Adds one object at the position (= EOD) to the open group and moves past it. */
-  private appendFrame(frame: Buffer, data: Buffer | null): WriteGroup {
-    const group = this.openGroup();
+  private appendFrame(frame: Buffer, data: Buffer | null, sync: boolean): WriteGroup {
+    const group = this.openGroup(sync);
     if (group.buffers.length === 0) group.fileOffsetBytes = this.fileOffsetBytes;
     const lengthBytes = data?.length ?? 0;
     group.buffers.push(frame);
@@ -453,19 +522,19 @@ export class StoredTapeMedium implements TapeMedium {
   private pushBarrier(): void {
     const last = this.groups.at(-1);
     if (last !== undefined) this.closeGroup(last);
-    const barrier = newGroup();
+    const barrier = newGroup(false);
     barrier.barrier = true;
     this.groups.push(barrier);
     this.closeGroup(barrier);
     this.startWriting();
   }
 
-  /** The group new writes join: the last one unless it is closed or full. */
-  private openGroup(): WriteGroup {
+  /** The group new writes join: the last one unless it is closed, full or of the other kind. */
+  private openGroup(sync: boolean): WriteGroup {
     const last = this.groups.at(-1);
-    if (last !== undefined && last.header === null && last.fileBytes < MAX_GROUP_BYTES) return last;
+    if (last !== undefined && last.header === null && last.sync === sync && last.fileBytes < MAX_GROUP_BYTES) return last;
     if (last !== undefined) this.closeGroup(last);
-    const group = newGroup();
+    const group = newGroup(sync);
     this.groups.push(group);
     return group;
   }
@@ -480,96 +549,198 @@ export class StoredTapeMedium implements TapeMedium {
     void this.runFileStage();
   }
 
-  /** One group at a time, in order: frames to the data file, fdatasync, acknowledge; the group's
-   *  index entries then join the index chain, so the next group's file write overlaps them. A
-   *  barrier goes straight to the index chain, and frames behind it wait until it landed. */
+  /** One group at a time, in order: space, frames to the data file (written: buffered writes are
+   *  acknowledged), and for a `sync` group the fdatasync before the next group. A barrier first
+   *  makes everything written durable and indexed, then commits its header; frames behind it wait. */
   private async runFileStage(): Promise<void> {
     for (;;) {
       const group = this.groups.find((g) => !g.started);
       if (group === undefined) break;
       group.started = true;
       this.closeGroup(group);
+      const epoch = this.epoch;
       if (group.barrier) {
-        this.indexTail = this.indexTail.then(() => this.commitIndex(group));
+        await this.landBarrier(group);
         continue;
       }
-      const epoch = this.epoch;
-      for (const earlier of this.groups) {
-        if (earlier === group) break;
-        if (earlier.barrier) await earlier.done.catch(() => undefined);
-      }
-      if (epoch !== this.epoch) continue;
       try {
+        if (this.space !== null && !(await this.space.reserve(group.fileBytes))) {
+          throw new TapeStoreError(
+            'TAPE_DISK_FULL',
+            `tape ${this.barcode}: no data space left for ${group.fileBytes} bytes (the file system keeps its reserve for the index); free space and write again`,
+          );
+        }
+        if (epoch !== this.epoch) continue;
         await this.writeFile(group.fileOffsetBytes, group.buffers);
-        await this.file.datasync();
-        this.dataSyncCount++;
       } catch (err) {
-        if (epoch === this.epoch) this.failFrom(group, err);
+        if (epoch === this.epoch) await this.failFrom(group, err);
         continue;
       }
       if (epoch !== this.epoch) continue;
       this.groups.splice(this.groups.indexOf(group), 1);
-      this.durableHeader = group.header as TapeHeader;
-      group.resolve();
-      this.indexTail = this.indexTail.then(() => this.commitIndex(group));
+      group.buffers = [];
+      group.seq = ++this.writtenSeq;
+      this.landedHeader = group.header as TapeHeader;
+      this.unsynced.push(group);
+      this.unsyncedBytes += group.fileBytes;
+      this.wroteSuccessfully();
+      group.written.resolve();
+      if (group.sync) {
+        await this.syncData().catch(() => undefined); // a failure rejected the group's waiters
+      } else if (this.unsyncedBytes >= SYNC_INTERVAL_BYTES) {
+        this.syncData().catch(() => undefined);
+      }
     }
     this.fileStageRunning = false;
   }
 
-  /** In group order: the group's index entries and header in one Level batch — synced for a
-   *  barrier (which resolves then) and every INDEX_SYNC_BYTES, unsynced otherwise. */
-  private async commitIndex(group: WriteGroup): Promise<void> {
-    if (this.failure !== null) {
-      this.failIndex(this.failure);
+  /** Resolves when every group written so far is durable (one fdatasync for all of them; a caller
+   *  arriving while one is in flight waits for it and takes the next). Throws when it failed. */
+  private async syncData(): Promise<void> {
+    const target = this.writtenSeq;
+    while (this.durableSeq < target) {
+      if (this.failure !== null) throw this.failure;
+      if (this.syncing === null) {
+        const run = this.runSync();
+        this.syncing = run;
+        // Registered before any caller's await: the next caller finds no sync in flight.
+        void run.finally(() => {
+          if (this.syncing === run) this.syncing = null;
+        });
+      }
+      await this.syncing;
+    }
+  }
+
+  private async runSync(): Promise<void> {
+    const batch = this.unsynced;
+    this.unsynced = [];
+    this.unsyncedBytes = 0;
+    if (batch.length === 0) {
+      this.durableSeq = this.writtenSeq;
       return;
     }
-    const ops: BatchOp[] = [
-      ...group.ops,
-      { type: 'put', key: this.keys.header(), value: encodeTapeHeader(group.header as TapeHeader) },
-    ];
-    this.unsyncedIndexBytes += group.fileBytes;
     try {
-      if (group.barrier || this.unsyncedIndexBytes >= INDEX_SYNC_BYTES) {
+      await this.file.datasync();
+      this.dataSyncCount++;
+    } catch (err) {
+      const error = tapeWriteError(this.barcode, err, 'fdatasync');
+      for (const group of batch) group.durable.reject(error);
+      this.reportCondition(error);
+      // What the OS may have dropped cannot be told from what it kept: refuse everything until
+      // the tape is loaded again (recovery re-indexes what the data file holds).
+      this.failIndex(error);
+      return;
+    }
+    const last = batch.at(-1) as WriteGroup;
+    this.durableSeq = last.seq;
+    this.durableHeader = last.header as TapeHeader;
+    for (const group of batch) group.durable.resolve();
+    const ops = batch.flatMap((group) => group.ops);
+    const fileBytes = batch.reduce((n, group) => n + group.fileBytes, 0);
+    this.indexTail = this.indexTail.then(async () => {
+      await this.commitIndex(ops, last.header as TapeHeader, fileBytes, false);
+    });
+  }
+
+  private async landBarrier(barrier: WriteGroup): Promise<void> {
+    try {
+      await this.syncData();
+    } catch {
+      return; // failIndex refused the barrier too
+    }
+    this.indexTail = this.indexTail.then(async () => {
+      if (!(await this.commitIndex([], barrier.header as TapeHeader, 0, true))) return;
+      const index = this.groups.indexOf(barrier);
+      if (index >= 0) this.groups.splice(index, 1);
+      this.landedHeader = barrier.header as TapeHeader;
+      this.durableHeader = barrier.header as TapeHeader;
+      barrier.written.resolve();
+      barrier.durable.resolve();
+    });
+    await barrier.written.promise.catch(() => undefined);
+  }
+
+  /** In order: index entries of durable groups and their header in one Level batch — synced for
+   *  a barrier and every INDEX_SYNC_BYTES, unsynced otherwise. False when the index failed. */
+  private async commitIndex(entries: BatchOp[], header: TapeHeader, fileBytes: number, barrier: boolean): Promise<boolean> {
+    if (this.failure !== null) {
+      this.failIndex(this.failure);
+      return false;
+    }
+    const ops: BatchOp[] = [...entries, { type: 'put', key: this.keys.header(), value: encodeTapeHeader(header) }];
+    this.unsyncedIndexBytes += fileBytes;
+    try {
+      if (barrier || this.unsyncedIndexBytes >= INDEX_SYNC_BYTES) {
         await this.db.groupCommit.commit(ops);
         this.unsyncedIndexBytes = 0;
       } else {
         await this.db.level.batch(ops);
       }
     } catch (err) {
-      this.failIndex(err);
-      return;
+      const error = asTapeError(this.barcode, err);
+      this.reportCondition(new TapeStoreError('TAPE_WRITE_FAILED', `tape ${this.barcode}: the index cannot be written: ${error.message}`));
+      this.failIndex(error);
+      return false;
     }
-    if (group.barrier) {
-      this.groups.splice(this.groups.indexOf(group), 1);
-      this.durableHeader = group.header as TapeHeader;
-      group.resolve();
-    }
+    return true;
   }
 
-  /** A group's frames could not be made durable: it and every group behind it are refused, and
-   *  the medium is back at the EOD the groups before it leave (the drive reports the write error;
-   *  the position is EOD), in a new generation — its frames may be on disk, never acknowledged. */
-  private failFrom(group: WriteGroup, err: unknown): void {
-    const error = asTapeError(this.barcode, err);
+  /** A group could not be stored: it and every group behind it are refused (none of them was
+   *  acknowledged), its torn bytes are cut off, and the medium is back at the EOD of the last
+   *  written group (the drive reports the write error; the position is EOD) in a new generation:
+   *  a barrier, so nothing of the old generation beyond that EOD is ever taken for current. */
+  private async failFrom(group: WriteGroup, err: unknown): Promise<void> {
+    const error = tapeWriteError(this.barcode, err);
+    this.reportCondition(error);
     this.epoch++;
     const index = this.groups.indexOf(group);
-    const previous = index > 0 ? this.groups[index - 1].header : null;
-    for (const failed of this.groups.splice(index)) failed.reject(error);
-    this.header = { ...(previous ?? this.durableHeader) };
+    const refused = this.groups.splice(index);
+    this.readAhead = null;
+    this.header = { ...this.landedHeader };
     this.objectId = this.header.eodObjectId;
     this.fileNumber = this.header.filemarkCount;
     this.bytesBefore = this.header.usedBytes;
     this.fileOffsetBytes = this.header.dataEndBytes;
     this.header.generation++;
     this.pushBarrier();
+    // Before the barrier (the next group of the file stage): the log ends with whole frames.
+    try {
+      if ((await this.file.stat()).size > this.header.dataEndBytes) await this.file.truncate(this.header.dataEndBytes);
+    } catch {
+      // Left in place they are frames of an older generation beyond EOD: never recovered.
+    }
+    this.space?.released();
+    // Answered once the log is a clean prefix again.
+    for (const failed of refused) {
+      failed.written.reject(error);
+      failed.durable.reject(error);
+    }
   }
 
-  /** The index cannot be written: what is durable stays in the data file (a reload re-indexes
-   *  it), but this medium refuses everything from now on. */
+  /** The index cannot be written (or a sync failed): what is in the data file stays (a reload
+   *  re-indexes it), but this medium refuses everything from now on. */
   private failIndex(err: unknown): void {
-    this.failure = asTapeError(this.barcode, err);
+    this.failure ??= asTapeError(this.barcode, err);
     this.epoch++;
-    for (const failed of this.groups.splice(0)) failed.reject(this.failure);
+    for (const failed of this.groups.splice(0)) {
+      failed.written.reject(this.failure);
+      failed.durable.reject(this.failure);
+    }
+    for (const failed of this.unsynced.splice(0)) failed.durable.reject(this.failure);
+  }
+
+  private reportCondition(error: TapeStoreError): void {
+    const kind = error.condition;
+    if (kind === undefined || this.health === null) return;
+    this.degraded = true;
+    this.health.degrade(`tape ${this.barcode}`, kind, error.message);
+  }
+
+  private wroteSuccessfully(): void {
+    if (!this.degraded) return;
+    this.degraded = false;
+    this.health?.recover(`tape ${this.barcode}`);
   }
 
   private async writeFile(offsetBytes: number, buffers: Buffer[]): Promise<void> {
@@ -578,23 +749,31 @@ export class StoredTapeMedium implements TapeMedium {
       let pending = buffers.slice(i, i + MAX_WRITEV_BUFFERS);
       while (pending.length > 0) {
         const { bytesWritten } = await this.file.writev(pending, offset);
+        if (bytesWritten === 0) {
+          throw new TapeStoreError('TAPE_WRITE_FAILED', `tape ${this.barcode}: short write at ${offset} (no byte written)`);
+        }
         offset += bytesWritten;
         pending = skipBytes(pending, bytesWritten);
       }
     }
   }
 
-  /** Resolves when every group queued so far is durable (or failed) and indexed. */
+  /** Resolves when every group queued so far is written (or failed), durable and indexed. Throws
+   *  when the medium failed (a sync or the index). */
   private async drain(): Promise<void> {
     for (;;) {
       const last = this.groups.at(-1);
       if (last !== undefined) {
-        await last.done.catch(() => undefined);
+        await last.written.promise.catch(() => undefined);
         continue;
       }
+      await this.syncData();
       const tail = this.indexTail;
       await tail;
-      if (tail === this.indexTail && this.groups.length === 0) return;
+      if (tail === this.indexTail && this.groups.length === 0 && this.unsynced.length === 0) {
+        if (this.failure !== null) throw this.failure;
+        return;
+      }
     }
   }
 
@@ -602,7 +781,10 @@ export class StoredTapeMedium implements TapeMedium {
    *  interrupted, the leftovers stay stale and harmless. */
   private async reclaimBeyondEod(): Promise<void> {
     const { eodObjectId, filemarkCount, dataEndBytes } = this.durableHeader;
-    if ((await this.file.stat()).size > dataEndBytes) await this.file.truncate(dataEndBytes);
+    if ((await this.file.stat()).size > dataEndBytes) {
+      await this.file.truncate(dataEndBytes);
+      this.space?.released();
+    }
     await this.db.level.clear(this.keys.objectsFrom(eodObjectId));
     await this.db.level.clear(this.keys.filemarksFrom(filemarkCount));
   }
@@ -629,11 +811,20 @@ export class StoredTapeMedium implements TapeMedium {
     }
   }
 
-  /** An object's entry and, for a record, its bytes (null for a filemark). */
-  private async fetchObject(objectId: number): Promise<{ entry: ObjectEntry; data: Buffer | null }> {
-    const entry = await this.getObject(objectId);
-    if (entry.lengthBytes === 0) return { entry, data: null };
-    return { entry, data: await this.readFile(entry.fileOffsetBytes + FRAME_HEADER_BYTES, entry.lengthBytes) };
+  /** Looks object `objectId` up ahead, and reads its bytes too when `withData`. */
+  private startReadAhead(objectId: number, withData: boolean): void {
+    const entry = this.getObject(objectId);
+    entry.catch(() => undefined);
+    const data = withData ? entry.then((e) => (e.lengthBytes === 0 ? null : this.readRecord(e))) : null;
+    data?.catch(() => undefined);
+    this.readAhead = { objectId, entry, data };
+  }
+
+  /** A record's bytes: into `into`'s first bytes when it fits (pread straight into the caller's
+   *  buffer), else into a buffer of its own. */
+  private readRecord(entry: ObjectEntry, into?: Buffer): Promise<Buffer> {
+    const target = into !== undefined && entry.lengthBytes <= into.length ? into.subarray(0, entry.lengthBytes) : Buffer.allocUnsafe(entry.lengthBytes);
+    return this.readFile(target, entry.fileOffsetBytes + FRAME_HEADER_BYTES);
   }
 
   private async getObject(objectId: number): Promise<ObjectEntry> {
@@ -653,8 +844,9 @@ export class StoredTapeMedium implements TapeMedium {
     return decodeObjectId(value);
   }
 
-  private async readFile(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
-    const data = Buffer.allocUnsafe(lengthBytes);
+  /** Fills `data` from the data file at `offsetBytes` (pread). */
+  private async readFile(data: Buffer, offsetBytes: number): Promise<Buffer> {
+    const lengthBytes = data.length;
     let done = 0;
     while (done < lengthBytes) {
       const { bytesRead } = await this.file.read(data, done, lengthBytes - done, offsetBytes + done);
@@ -681,23 +873,32 @@ export class StoredTapeMedium implements TapeMedium {
   }
 }
 
+/** What a write call waits for: its group written (buffered) or durable (`sync`). */
+function stored(group: WriteGroup, sync: boolean): Promise<void> {
+  return sync ? group.durable.promise : group.written.promise;
+}
+
 function asTapeError(barcode: string, err: unknown): TapeStoreError {
   if (err instanceof TapeStoreError) return err;
-  return new TapeStoreError('TAPE_IO', `tape ${barcode}: write failed: ${String(err)}`, {
+  return new TapeStoreError('TAPE_IO', `tape ${barcode}: ${String(err)}`, {
     transient: (err as { transient?: unknown }).transient !== false,
     cause: err,
   });
 }
 
-function newGroup(): WriteGroup {
+function deferred(): Deferred {
   let resolve!: () => void;
   let reject!: (err: unknown) => void;
-  const done = new Promise<void>((res, rej) => {
+  const promise = new Promise<void>((res, rej) => {
     resolve = res;
     reject = rej;
   });
   // A group whose callers stopped waiting must not become an unhandled rejection.
-  done.catch(() => undefined);
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+function newGroup(sync: boolean): WriteGroup {
   return {
     fileOffsetBytes: 0,
     buffers: [],
@@ -705,10 +906,11 @@ function newGroup(): WriteGroup {
     ops: [],
     header: null,
     barrier: false,
+    sync,
     started: false,
-    done,
-    resolve,
-    reject,
+    seq: 0,
+    written: deferred(),
+    durable: deferred(),
   };
 }
 

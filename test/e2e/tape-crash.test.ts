@@ -4,7 +4,9 @@
 // and WRITE FILEMARKS the drive answered GOOD. The server is SIGKILLed mid-stream and restarted on
 // the same data dir. The tape must still be in the drive, and after REWIND every acknowledged
 // record and filemark must read back in order, byte-identical; the one command in flight at the
-// kill may be there or not, and after it comes end-of-data (BLANK CHECK 00/05).
+// kill may be there or not, and after it comes end-of-data (BLANK CHECK 00/05). The drive is in
+// buffered mode 1 (SSC-4 8.3.3, the default): a WRITE is GOOD once the record is in the tape's
+// data file, without fdatasync — the OS has it, so the kill loses nothing acknowledged.
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { decodeSense } from '../helpers/expect-sense.js';
@@ -13,6 +15,7 @@ import type { TestInitiator } from '../helpers/initiator.js';
 import {
   clearUnitAttentions,
   loginTarget,
+  modeSense6,
   moveMedium,
   mustBeGood,
   read6,
@@ -60,6 +63,8 @@ t.test('TapeCrash.Kill9MidStream', async (t) => {
   mustBeGood('MOVE MEDIUM slot->drive', await changer.scsi(moveMedium(SLOT, DRIVE)));
   const drive = await loginTarget(gateway.iscsiPort, INITIATOR, gateway.targetIqn('tapedrive-01'));
   mustBeGood('REWIND', await drive.scsi(rewind()));
+  const modeSense = mustBeGood('MODE SENSE(6)', await drive.scsi(modeSense6(0x3f), { readLength: 255 }));
+  t.equal(modeSense.dataIn[2]! & 0x70, 0x10, 'BUFFERED MODE 1h: WRITEs are acknowledged without fdatasync');
 
   let killed: Promise<void> | null = null;
   let recordIndex = 0;

@@ -1,7 +1,9 @@
 // An in-memory TapeMedium (iscsi/device.ts) for SSC unit tests, and a drive harness (below): one partition of records and
 // filemarks followed by EOD, with the same positioning rules as the LevelDB store
-// (src/store/tape-medium.ts). Writes change the position at once and resolve when "durable": at
-// once, or when the test opens `durabilityGate` (to observe pipelined WRITEs).
+// (src/store/tape-medium.ts). Writes change the position at once and resolve when "stored": at
+// once, or when the test opens `durabilityGate` (to observe pipelined WRITEs). `calls` records
+// `, sync` for writes that asked to be durable (TapeWriteOptions.sync: buffered mode 0, WRITE
+// FILEMARKS with IMMED=0).
 
 import type {
   Nexus,
@@ -10,13 +12,14 @@ import type {
   TapePosition,
   TapeReadResult,
   TapeSpaceResult,
+  TapeWriteOptions,
   TapeWriteResult,
 } from '../../iscsi/device.js';
 import { createTapeDriveLogicalUnit, type TapeDriveLogicalUnit } from '../../iscsi/scsi/tape-drive.js';
 
 /** Carries `tapeFault` like the store's TapeStoreError, so the drive maps it to sense data. */
 export class MemoryTapeFault extends Error {
-  constructor(readonly tapeFault: 'write-protected' | 'worm-overwrite' | 'end-of-medium') {
+  constructor(readonly tapeFault: 'write-protected' | 'worm-overwrite' | 'end-of-medium' | 'write-error') {
     super(`tape fault: ${tapeFault}`);
   }
 }
@@ -34,6 +37,8 @@ export class MemoryTape implements TapeMedium {
   durabilityGate: Promise<void> | undefined;
   /** Every call, in call order, for tests of ordering and pipelining. */
   readonly calls: string[] = [];
+  /** While set, writes fail with this fault and store nothing (e.g. 'write-error': disk full). */
+  failWrites: 'write-error' | undefined;
 
   constructor(opts: { barcode?: string; capacityBytes?: number; earlyWarningBytes?: number; worm?: boolean; writeProtected?: boolean } = {}) {
     this.barcode = opts.barcode ?? 'TEST00001';
@@ -65,9 +70,10 @@ export class MemoryTape implements TapeMedium {
     };
   }
 
-  writeRecord(data: Buffer): Promise<TapeWriteResult> {
-    this.calls.push(`writeRecord(${data.length})`);
+  writeRecord(data: Buffer, opts: TapeWriteOptions = {}): Promise<TapeWriteResult> {
+    this.calls.push(`writeRecord(${data.length}${opts.sync === true ? ', sync' : ''})`);
     try {
+      if (this.failWrites) throw new MemoryTapeFault(this.failWrites);
       this.#checkWritable();
       if (this.#bytesBefore(this.#position) + data.length > this.capacityBytes) throw new MemoryTapeFault('end-of-medium');
     } catch (err) {
@@ -79,10 +85,11 @@ export class MemoryTape implements TapeMedium {
     return this.#durable({ beyondEarlyWarning: this.#beyondEarlyWarning() });
   }
 
-  writeFilemarks(count: number): Promise<TapeWriteResult> {
-    this.calls.push(`writeFilemarks(${count})`);
+  writeFilemarks(count: number, opts: TapeWriteOptions = {}): Promise<TapeWriteResult> {
+    this.calls.push(`writeFilemarks(${count}${opts.sync === true ? ', sync' : ''})`);
     if (count > 0) {
       try {
+        if (this.failWrites) throw new MemoryTapeFault(this.failWrites);
         this.#checkWritable();
       } catch (err) {
         return Promise.reject(err);
@@ -99,11 +106,18 @@ export class MemoryTape implements TapeMedium {
     return this.#durable(undefined);
   }
 
-  async read(): Promise<TapeReadResult> {
-    this.calls.push('read');
+  /** With `into`, a record that fits is copied into it and `data` is a view of `into` (as the
+   *  store reads it there with pread). */
+  async read(into?: Buffer): Promise<TapeReadResult> {
+    this.calls.push(into === undefined ? 'read' : `read(into ${into.length})`);
     if (this.#position >= this.objects.length) return { kind: 'end-of-data' };
     const object = this.objects[this.#position++]!;
-    return object === null ? { kind: 'filemark' } : { kind: 'record', data: object };
+    if (object === null) return { kind: 'filemark' };
+    if (into !== undefined && object.length <= into.length) {
+      object.copy(into);
+      return { kind: 'record', data: into.subarray(0, object.length) };
+    }
+    return { kind: 'record', data: object };
   }
 
   async spaceRecords(count: number): Promise<TapeSpaceResult> {
