@@ -133,5 +133,5 @@ t.test('Vtl.Targets.VtlProbe', async (t) => {
   t.match(result.stdout, /MOVE MEDIUM 10001->1 +lun 0: GOOD/);
   // The one step H8's drive answers differently on purpose (SPACE +1 block after SPACE -1
   // filemark, see test/iscsi/scsi/ssc-vtl-probe.test.ts).
-  t.match(result.stdout, /vtl-probe: \d+ passed, [01] failed/);
+  t.match(result.stdout, /vtl-probe: \d+ passed, 0 failed/);
 });
