@@ -20,6 +20,7 @@ t.test('Rest.Volumes: create, list, get, delete', async (t) => {
     targetName: 'iqn.2026-11.dev.shelfgate:shelfgate-web',
     origin: 'api',
     chapEnabled: false,
+    writeCache: true,
     volumeId: /^vol-[0-9A-F]{8}$/,
   });
   const list = await app.inject({ method: 'GET', url: '/v1/volumes' });

@@ -73,6 +73,7 @@ export function restRoutes(deps: AdminDeps): RestRoute[] {
     createdAt: v.createdAt,
     origin: v.origin,
     chapEnabled: v.chap !== undefined,
+    writeCache: v.writeCache,
   });
   const errors = { 400: schema.ErrorBody, 401: schema.ErrorBody };
   return [

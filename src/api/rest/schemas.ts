@@ -33,6 +33,9 @@ export const Volume = z.object({
   createdAt: z.string(),
   origin: z.enum(['config', 'api']).describe('config volumes are managed in the configuration file'),
   chapEnabled: z.boolean(),
+  writeCache: z
+    .boolean()
+    .describe('SBC-3 caching mode page WCE: true acknowledges writes once the OS has them (SYNCHRONIZE CACHE and FUA flush); false writes through'),
 });
 
 export const VolumeList = z.object({ volumes: z.array(Volume) });
