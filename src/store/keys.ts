@@ -75,23 +75,31 @@ export function settingsKey(name: string): Buffer {
   return Buffer.concat([Buffer.of(KeySpace.SETTINGS), Buffer.from(name, 'utf8')]);
 }
 
-const OBJECT_CHUNK_KEY_LENGTH = 1 + 4 + 8;
+const VOLUME_INDEX_KEY_LENGTH = 1 + 4 + 8;
 
-/** Key of a 1 MiB object chunk in key space UPLOAD (queue entry) or OBJECT (uploaded state). */
-export function objectChunkKey(space: typeof KeySpace.UPLOAD | typeof KeySpace.OBJECT, volumeId: number, objectChunkIndex: number): Buffer {
-  const key = Buffer.allocUnsafe(OBJECT_CHUNK_KEY_LENGTH);
+/** space u8 | volumeId u32 | index u64: the keys of UPLOAD, OBJECT and PAGE. */
+function volumeIndexKey(space: number, volumeId: number, index: number): Buffer {
+  const key = Buffer.allocUnsafe(VOLUME_INDEX_KEY_LENGTH);
   key[0] = space;
   key.writeUInt32BE(volumeId, 1);
-  key.writeBigUInt64BE(BigInt(objectChunkIndex), 5);
+  key.writeBigUInt64BE(BigInt(index), 5);
   return key;
 }
 
-export function decodeObjectChunkKey(key: Uint8Array): { space: number; volumeId: number; objectChunkIndex: number } {
+function decodeVolumeIndexKey(key: Uint8Array, ...spaces: number[]): { space: number; volumeId: number; index: number } {
   const buf = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
-  if (buf.length !== OBJECT_CHUNK_KEY_LENGTH || (buf[0] !== KeySpace.UPLOAD && buf[0] !== KeySpace.OBJECT)) {
-    throw new RangeError(`not an object chunk key: ${buf.toString('hex')}`);
-  }
-  return { space: buf[0]!, volumeId: buf.readUInt32BE(1), objectChunkIndex: Number(buf.readBigUInt64BE(5)) };
+  if (buf.length !== VOLUME_INDEX_KEY_LENGTH || !spaces.includes(buf[0]!)) throw new RangeError(`not a key of space ${spaces.join('/')}: ${buf.toString('hex')}`);
+  return { space: buf[0]!, volumeId: buf.readUInt32BE(1), index: Number(buf.readBigUInt64BE(5)) };
+}
+
+/** Key of a 1 MiB object chunk in key space UPLOAD (queue entry) or OBJECT (uploaded state). */
+export function objectChunkKey(space: typeof KeySpace.UPLOAD | typeof KeySpace.OBJECT, volumeId: number, objectChunkIndex: number): Buffer {
+  return volumeIndexKey(space, volumeId, objectChunkIndex);
+}
+
+export function decodeObjectChunkKey(key: Uint8Array): { space: number; volumeId: number; objectChunkIndex: number } {
+  const { space, volumeId, index } = decodeVolumeIndexKey(key, KeySpace.UPLOAD, KeySpace.OBJECT);
+  return { space, volumeId, objectChunkIndex: index };
 }
 
 /** Bounds of a whole key space (UPLOAD or OBJECT): [gte, lt). */
@@ -99,21 +107,14 @@ export function keySpaceRange(space: number): { gte: Buffer; lt: Buffer } {
   return { gte: Buffer.of(space), lt: Buffer.of(space + 1) };
 }
 
-const PAGE_KEY_LENGTH = 1 + 4 + 8;
-
-/** Key of one block-map page of a volume (block-map.ts). */
+/** Key of one block-map page of a volume (block-map.ts): the layout of OBJECT keys in space PAGE. */
 export function pageKey(volumeId: number, pageIndex: number): Buffer {
-  const key = Buffer.allocUnsafe(PAGE_KEY_LENGTH);
-  key[0] = KeySpace.PAGE;
-  key.writeUInt32BE(volumeId, 1);
-  key.writeBigUInt64BE(BigInt(pageIndex), 5);
-  return key;
+  return volumeIndexKey(KeySpace.PAGE, volumeId, pageIndex);
 }
 
 export function decodePageKey(key: Uint8Array): { volumeId: number; page: number } {
-  const buf = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
-  if (buf.length !== PAGE_KEY_LENGTH || buf[0] !== KeySpace.PAGE) throw new RangeError(`not a page key: ${buf.toString('hex')}`);
-  return { volumeId: buf.readUInt32BE(1), page: Number(buf.readBigUInt64BE(5)) };
+  const { volumeId, index } = decodeVolumeIndexKey(key, KeySpace.PAGE);
+  return { volumeId, page: index };
 }
 
 /** Bounds of every block-map page of one volume: [gte, lt). */

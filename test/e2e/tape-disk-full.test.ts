@@ -7,14 +7,13 @@
 // filler is deleted writes are GOOD again and /health is `ok`. The gateway is then restarted with
 // SIGTERM and, after more buffered writes, killed with SIGKILL and restarted: every record and
 // filemark answered GOOD — before, during and after the episode — reads back byte-identical.
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { open, statfs, unlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { decodeSense } from '../helpers/expect-sense.js';
+import { decodeSense, senseText } from '../helpers/expect-sense.js';
+import { mountTmpfs } from '../helpers/tmpfs.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import type { ScsiResult, TestInitiator } from '../helpers/initiator.js';
 import { loginTarget, moveMedium, mustBeGood, read6, rewind, spaceToEndOfData, write6, writeFilemarks6 } from '../helpers/tape-commands.js';
@@ -36,27 +35,18 @@ function record(index: number): Buffer {
   return data;
 }
 
-const senseText = (result: { status: number; sense: Buffer }): string => {
-  if (result.status === 0) return 'GOOD';
-  const d = decodeSense(result.sense);
-  return `${d.key.toString(16)}/${d.asc.toString(16).padStart(2, '0')}/${d.ascq.toString(16).padStart(2, '0')}`;
-};
-
-let mount: string;
-try {
-  mount = mkdtempSync(join(tmpdir(), 'shelfgate-disk-full-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mount], { stdio: 'pipe' });
-} catch (err) {
-  t.plan(0, `skipped: cannot mount a tmpfs for the data directory (needs root): ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`);
+const tmpfs = mountTmpfs(64, 'shelfgate-disk-full-');
+if (tmpfs.path === null) {
+  t.plan(0, `skipped: ${tmpfs.reason}`);
   process.exit(0);
 }
+const mount = tmpfs.path;
 const dataDir = join(mount, 'data');
 mkdirSync(dataDir);
 const gateway: GatewayProcess = await startGateway({ dataDir, extraArgs: ['--tapes', 'FULL:1', '--log-level', 'warn'] });
 t.teardown(async () => {
   await gateway.dispose();
-  execFileSync('umount', ['-l', mount]);
-  rmSync(mount, { recursive: true, force: true });
+  tmpfs.dispose();
 });
 
 /** Everything the drive answered GOOD, in tape order. */

@@ -7,13 +7,13 @@
 // deleted writes are GOOD again and /health is `ok`. The gateway is restarted with SIGTERM and,
 // after more writes, killed with SIGKILL and restarted: every write answered GOOD — before, during
 // and after the episode — reads back byte-identical.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { decodeSense } from '../helpers/expect-sense.js';
+import { senseText } from '../helpers/expect-sense.js';
+import { mountTmpfs } from '../helpers/tmpfs.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { TestInitiator, read16, write16 } from '../helpers/initiator.js';
 
@@ -32,20 +32,12 @@ function slotData(slot: number, generation: number): Buffer {
   return data;
 }
 
-const senseOf = (result: { status: number; sense: Buffer }): string => {
-  if (result.status === 0) return 'GOOD';
-  const d = decodeSense(result.sense);
-  return `${d.key.toString(16)}/${d.asc.toString(16).padStart(2, '0')}/${d.ascq.toString(16).padStart(2, '0')}`;
-};
-
-let mount: string;
-try {
-  mount = mkdtempSync(join(tmpdir(), 'shelfgate-volume-full-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mount], { stdio: 'pipe' });
-} catch (err) {
-  t.plan(0, `skipped: cannot mount a tmpfs for the data directory (needs root): ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`);
+const tmpfs = mountTmpfs(64, 'shelfgate-volume-full-');
+if (tmpfs.path === null) {
+  t.plan(0, `skipped: ${tmpfs.reason}`);
   process.exit(0);
 }
+const mount = tmpfs.path;
 const dataDir = join(mount, 'data');
 mkdirSync(dataDir);
 // The object store stands for S3: it lives elsewhere, so only the volume store competes for the
@@ -56,8 +48,7 @@ writeFileSync(configFile, JSON.stringify({ objectStore: { type: 'local', path: j
 const gateway: GatewayProcess = await startGateway({ dataDir, configFile, volumes: [`${VOLUME}:1GiB`], extraArgs: ['--log-level', 'warn'] });
 t.teardown(async () => {
   await gateway.dispose();
-  execFileSync('umount', ['-l', mount]);
-  rmSync(mount, { recursive: true, force: true });
+  tmpfs.dispose();
   rmSync(outside, { recursive: true, force: true });
 });
 
@@ -75,7 +66,7 @@ async function write(initiator: TestInitiator, slot: number): Promise<string> {
   const generation = (acked.get(slot) ?? 0) + 1;
   const result = await initiator.scsi(write16(slot * SLOT_BLOCKS, SLOT_BLOCKS), { dataOut: slotData(slot, generation) });
   if (result.status === 0) acked.set(slot, generation);
-  return senseOf(result);
+  return senseText(result);
 }
 
 async function verify(t: Test, label: string): Promise<void> {
@@ -83,7 +74,7 @@ async function verify(t: Test, label: string): Promise<void> {
   const problems: string[] = [];
   for (const [slot, generation] of acked) {
     const result = await initiator.scsi(read16(slot * SLOT_BLOCKS, SLOT_BLOCKS), { readLength: SLOT_BYTES });
-    if (result.status !== 0 || !result.dataIn.equals(slotData(slot, generation))) problems.push(`slot ${slot} generation ${generation}: ${senseOf(result)}`);
+    if (result.status !== 0 || !result.dataIn.equals(slotData(slot, generation))) problems.push(`slot ${slot} generation ${generation}: ${senseText(result)}`);
   }
   t.same(problems.slice(0, 10), [], `${label}: all ${acked.size} acknowledged writes read back (${problems.length} problems)`);
   await initiator.logout();

@@ -76,3 +76,10 @@ export function expectGood(t: Test, response: ScsiResponse): void {
   }
   t.equal(response.status, ScsiStatus.GOOD, 'status GOOD');
 }
+
+/** "GOOD", or the sense as key/ASC/ASCQ in hex ("7/27/07"), for e2e assertions and messages. */
+export function senseText(result: { status: number; sense: Buffer }): string {
+  if (result.status === 0) return 'GOOD';
+  const d = decodeSense(result.sense);
+  return `${d.key.toString(16)}/${d.asc.toString(16).padStart(2, '0')}/${d.ascq.toString(16).padStart(2, '0')}`;
+}
