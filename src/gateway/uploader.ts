@@ -37,6 +37,9 @@ export interface UploaderOptions {
   permanentErrorDelayMs?: number;
   /** While a volume keeps uploading, its head.json is rewritten at least this often. */
   headIntervalMs?: number;
+  /** A chunk is uploaded once it has been dirty this long (writes still landing in it coalesce
+   *  into one upload), or at once while the upload buffer is at least half full. */
+  settleMs?: number;
 }
 
 /** docs/object-layout.md "Manifest". */
@@ -68,6 +71,7 @@ const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_RETRY = { baseDelayMs: 200, maxDelayMs: 5_000 };
 const DEFAULT_PERMANENT_ERROR_DELAY_MS = 30_000;
 const DEFAULT_HEAD_INTERVAL_MS = 2_000;
+const DEFAULT_SETTLE_MS = 1_000;
 
 export class Uploader {
   readonly counters: UploaderCounters = {
@@ -85,6 +89,8 @@ export class Uploader {
   private readonly retry: Omit<RetryPolicy, 'maxAttempts'>;
   private readonly permanentErrorDelayMs: number;
   private readonly headIntervalMs: number;
+  private readonly settleMs: number;
+  private settleTimer: NodeJS.Timeout | null = null;
   private headTimer: NodeJS.Timeout | null = null;
   private readonly inFlight = new Map<string, Promise<void>>();
   /** Volumes whose head.json is older than their uploaded chunks, and the manifest writes running. */
@@ -105,6 +111,7 @@ export class Uploader {
     this.retry = opts.retry ?? DEFAULT_RETRY;
     this.permanentErrorDelayMs = opts.permanentErrorDelayMs ?? DEFAULT_PERMANENT_ERROR_DELAY_MS;
     this.headIntervalMs = opts.headIntervalMs ?? DEFAULT_HEAD_INTERVAL_MS;
+    this.settleMs = opts.settleMs ?? DEFAULT_SETTLE_MS;
   }
 
   /** Resumes from the queue (entries left by a crash included) and rewrites every volume's head. */
@@ -137,6 +144,7 @@ export class Uploader {
     this.stopped = true;
     this.abort.abort();
     if (this.headTimer !== null) clearInterval(this.headTimer);
+    if (this.settleTimer !== null) clearTimeout(this.settleTimer);
     for (const unsubscribe of this.unsubscribe) unsubscribe();
     await Promise.allSettled([...this.inFlight.values(), ...this.headWrites.values()]);
     this.wakeIdleWaiters();
@@ -155,6 +163,13 @@ export class Uploader {
   idle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** When the chunk may be uploaded (settle time, see UploaderOptions). */
+  private settledAt(chunk: DirtyChunk, nowMs: number): number {
+    const queue = this.engine.queue;
+    if (this.settleMs === 0 || queue.dirtyBytes * 2 >= queue.limitBytes) return nowMs;
+    return queue.dirtySinceMs(chunk.volumeId, chunk.objectChunkIndex) + this.settleMs;
   }
 
   private isIdle(): boolean {
@@ -185,10 +200,17 @@ export class Uploader {
   private pump(): void {
     if (!this.started || this.stopped) return;
     if (this.inFlight.size < this.concurrency) {
+      const nowMs = Date.now();
+      let nextMs = Number.POSITIVE_INFINITY;
       for (const chunk of this.engine.queue.pending()) {
         if (this.inFlight.size >= this.concurrency) break;
         const key = `${chunk.volumeId}:${chunk.objectChunkIndex}`;
         if (this.inFlight.has(key)) continue;
+        const settledAt = this.settledAt(chunk, nowMs);
+        if (settledAt > nowMs) {
+          nextMs = Math.min(nextMs, settledAt);
+          continue;
+        }
         const volume = this.engine.volumeOf(chunk.volumeId);
         if (volume === undefined) continue; // not served (yet): its entries wait in the queue
         const task = this.uploadUntilDone(volume, chunk).finally(() => {
@@ -196,6 +218,12 @@ export class Uploader {
           this.afterUpload(chunk.volumeId);
         });
         this.inFlight.set(key, task);
+      }
+      if (nextMs !== Number.POSITIVE_INFINITY && this.settleTimer === null) {
+        this.settleTimer = setTimeout(() => {
+          this.settleTimer = null;
+          this.pump();
+        }, nextMs - nowMs);
       }
     }
     this.wakeIdleWaiters();

@@ -28,6 +28,8 @@ export class UploadQueue {
   readonly objectChunkSizeBytes: number;
   private bufferSizeBytes: number;
   private readonly dirty = new Map<number, Map<number, number>>();
+  /** When each dirty chunk became dirty (ms since the epoch; absent for entries left by a previous run). */
+  private readonly since = new Map<string, number>();
   private dirtyCount = 0;
   private nextSequence: number;
   private readonly roomWaiters = new Set<() => void>();
@@ -90,7 +92,10 @@ export class UploadQueue {
     const sequence = this.nextSequence++;
     const wasDirty = this.isDirty(volumeId, objectChunkIndex);
     this.set(volumeId, objectChunkIndex, sequence);
-    if (!wasDirty) this.changed();
+    if (!wasDirty) {
+      this.since.set(`${volumeId}:${objectChunkIndex}`, Date.now());
+      this.changed();
+    }
     const value = Buffer.alloc(8);
     value.writeBigUInt64BE(BigInt(sequence));
     return { type: 'put', key: objectChunkKey(KeySpace.UPLOAD, volumeId, objectChunkIndex), value };
@@ -102,6 +107,7 @@ export class UploadQueue {
     const chunks = this.dirty.get(volumeId);
     if (chunks?.get(objectChunkIndex) !== sequence) return null;
     chunks.delete(objectChunkIndex);
+    this.since.delete(`${volumeId}:${objectChunkIndex}`);
     if (chunks.size === 0) this.dirty.delete(volumeId);
     this.dirtyCount--;
     this.wakeRoomWaiters();
@@ -118,6 +124,11 @@ export class UploadQueue {
     const value = Buffer.alloc(8);
     value.writeBigUInt64BE(BigInt(sequence));
     return { type: 'put', key, value };
+  }
+
+  /** When the chunk became dirty (0: it already was when the gateway started). */
+  dirtySinceMs(volumeId: number, objectChunkIndex: number): number {
+    return this.since.get(`${volumeId}:${objectChunkIndex}`) ?? 0;
   }
 
   /** A snapshot of the dirty chunks, lowest sequence (oldest write) first. */

@@ -68,7 +68,7 @@ interface Rig {
 async function openRig(
   dataDir: string,
   objectStore: ObjectStore,
-  opts: { type?: 'stored' | 'cached'; cacheSizeBytes?: number; uploadBufferSizeBytes?: number; start?: boolean } = {},
+  opts: { type?: 'stored' | 'cached'; cacheSizeBytes?: number; uploadBufferSizeBytes?: number; start?: boolean; settleMs?: number } = {},
 ): Promise<Rig> {
   const db = await openDatabase(dataDir);
   const engine = await StorageEngine.open(db, {
@@ -80,7 +80,13 @@ async function openRig(
   const record = volumeRecord(opts.type ?? 'stored');
   await putVolume(db, record);
   const store = await SegmentBlockStore.open({ db, volumesDir: join(dataDir, 'volumes'), engine }, record);
-  const uploader = new Uploader({ engine, log: silentLog, retry: { baseDelayMs: 10, maxDelayMs: 50 }, headIntervalMs: 100 });
+  const uploader = new Uploader({
+    engine,
+    log: silentLog,
+    retry: { baseDelayMs: 10, maxDelayMs: 50 },
+    headIntervalMs: 100,
+    ...(opts.settleMs !== undefined ? { settleMs: opts.settleMs } : {}),
+  });
   if (opts.start !== false) uploader.start();
   return {
     db,
@@ -156,7 +162,8 @@ t.test('Uploader.OutageThenDrain', async (t) => {
   t.teardown(() => s3.close());
   const flaky = new FlakyObjectStore(s3);
   const dir = await tempDir(t);
-  const rig = await openRig(dir, flaky);
+  // Uploads start at once (no settle time), so they meet the outage.
+  const rig = await openRig(dir, flaky, { settleMs: 0 });
   t.teardown(() => rig.close());
   flaky.startOutage();
   for (let i = 0; i < 8; i++) await rig.store.write(i * BLOCKS_PER_OBJECT_CHUNK, pattern(256 * 1024, 10 + i));
@@ -164,6 +171,21 @@ t.test('Uploader.OutageThenDrain', async (t) => {
   flaky.endOutage();
   await expectConverged(t, rig, s3, 'after the outage');
   t.ok(flaky.failedCalls > 0, `${flaky.failedCalls} calls failed during the outage`);
+});
+
+t.test('Uploader.SettleCoalescesWrites', async (t) => {
+  const dir = await tempDir(t);
+  const objects = await LocalObjectStore.open(join(dir, 'objects'));
+  const rig = await openRig(join(dir, 'gw'), objects, { settleMs: 400 });
+  t.teardown(() => rig.close());
+  // Four writes fill one 1 MiB chunk over about 150 ms, as a sequential writer does.
+  for (let i = 0; i < 4; i++) {
+    await rig.store.write((i * 256 * 1024) / BLOCK, pattern(256 * 1024, 70 + i));
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await rig.uploader.idle();
+  t.equal(rig.uploader.counters.uploadedChunks, 1, 'one upload for the four writes');
+  await expectConverged(t, rig, objects, 'after the settle time');
 });
 
 t.test('CachedVolume.EvictAndReadBack', async (t) => {
