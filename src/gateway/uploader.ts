@@ -19,7 +19,7 @@ import {
   OBJECT_CHUNK_SIZE_BYTES,
   chunkObjectKey,
   headManifestKey,
-  sha256,
+  sha256Async,
   type EngineVolume,
   type StorageEngine,
   type TransferLimiter,
@@ -268,7 +268,7 @@ export class Uploader {
     if (sequence === undefined) return; // cleaned by another upload of the same chunk
     let chunkSha256: Buffer | null = null;
     if (data !== null) {
-      chunkSha256 = sha256(data);
+      chunkSha256 = await sha256Async(data);
       const previous = volume.uploadedState(objectChunkIndex);
       if (previous === undefined || !previous.sha256.equals(chunkSha256)) {
         const key = chunkObjectKey(volume.volumeId, objectChunkIndex, chunkSha256.toString('hex'));

@@ -22,6 +22,7 @@ import {
   RECORD_HEADER_BYTES,
   RecordType,
   dataHashOf,
+  dataHashOfAsync,
   decodeRecordHeader,
   encodeRecordHeader,
   parseSegmentFileName,
@@ -225,11 +226,12 @@ export class SegmentLog {
       lba: req.lba,
       blockCount: req.blockCount,
       dataLength,
-      dataHash: dataHashOf(req.data),
+      dataHash: Buffer.alloc(8),
       sourceOffset: req.sourceOffset ?? 0,
       volumeId: this.volumeId,
     };
-    const bytes = encodeRecordHeader(header);
+    // The offset is taken now, in call order; the hash (thread pool for large data) and the write follow.
+    const hashed = dataHashOfAsync(req.data);
     const total = RECORD_HEADER_BYTES + dataLength;
     const segment = this.segmentFor(total);
     const offset = this.reservedEnd;
@@ -248,9 +250,12 @@ export class SegmentLog {
         reject,
         written: Promise.resolve(),
       };
-      const buffers = req.data === null ? [bytes] : [bytes, req.data];
-      entry.written = segment.file
-        .then((file) => file.write(buffers, offset - segment.start))
+      entry.written = Promise.all([segment.file, hashed])
+        .then(([file, dataHash]) => {
+          header.dataHash = dataHash;
+          const bytes = encodeRecordHeader(header);
+          return file.write(req.data === null ? [bytes] : [bytes, req.data], offset - segment.start);
+        })
         .then(
           () => {
             entry.settled = true;

@@ -6,7 +6,7 @@
 // (VolumeStoreContext.engine); a store joins it with `attach`. A store without an engine (unit
 // tests of the block store) keeps blocks locally only.
 
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import type { ObjectStore } from '../cloud/object-store.js';
 import { ChunkCache } from './chunk-cache.js';
 import type { Database } from './database.js';
@@ -200,6 +200,11 @@ function decodeState(value: Buffer): ObjectChunkState {
 
 export function sha256(data: Buffer): Buffer {
   return createHash('sha256').update(data).digest();
+}
+
+/** sha256 on the thread pool (WebCrypto digest): the uploader hashes whole 1 MiB chunks. */
+export async function sha256Async(data: Buffer): Promise<Buffer> {
+  return Buffer.from(await webcrypto.subtle.digest('SHA-256', data));
 }
 
 /** docs/object-layout.md: volumes/<volumeId>/chunks/<chunkIndex hex, 8+ digits>/<sha256 hex> */
