@@ -128,6 +128,7 @@ export class Connection implements SessionConnection, LoginHost {
   private readonly textNegotiator = new Negotiator();
   private lastTtt = 0;
   private drainWaiters: Array<() => void> = [];
+  private corkedForTurn = false;
   private idleWaiters: Array<() => void> = [];
   /** Responses being written (a task leaves the task map before its Data-In is all sent). */
   private responsesInProgress = 0;
@@ -985,6 +986,7 @@ export class Connection implements SessionConnection, LoginHost {
    */
   private write(pdu: TargetPdu, dataParts?: readonly Buffer[]): boolean {
     if (this.state === 'closed' || this.state === 'closing') return false;
+    this.corkUntilIdle();
     const parts = serializePduParts(pdu, dataParts ?? (pdu.data.length > 0 ? [pdu.data] : []), this.digests);
     if (parts.length === 1) return this.socket.write(parts[0]!);
     this.socket.cork();
@@ -992,6 +994,18 @@ export class Connection implements SessionConnection, LoginHost {
     for (const p of parts) ok = this.socket.write(p);
     this.socket.uncork();
     return ok;
+  }
+
+  /** Every PDU written in one turn of the event loop (the responses of all commands that
+   *  completed in it) leaves in one writev when the loop reaches its check phase. */
+  private corkUntilIdle(): void {
+    if (this.corkedForTurn) return;
+    this.corkedForTurn = true;
+    this.socket.cork();
+    setImmediate(() => {
+      this.corkedForTurn = false;
+      this.socket.uncork();
+    });
   }
 
   private drained(): Promise<void> {
