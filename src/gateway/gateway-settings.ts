@@ -4,6 +4,7 @@
 // them live.
 
 import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
 import type { Database } from '../store/database.js';
 import { getSetting, putSetting } from '../store/settings-catalog.js';
 
@@ -26,6 +27,20 @@ export interface BandwidthRateLimitInterval extends BandwidthRateLimit {
   daysOfWeek: number[];
 }
 
+const bandwidthSchema = z.object({
+  averageUploadRateLimitInBitsPerSec: z.number().int().positive().optional(),
+  averageDownloadRateLimitInBitsPerSec: z.number().int().positive().optional(),
+});
+const scheduleSchema = z.array(
+  bandwidthSchema.extend({
+    startHourOfDay: z.number().int().min(0).max(23),
+    startMinuteOfHour: z.number().int().min(0).max(59),
+    endHourOfDay: z.number().int().min(0).max(23),
+    endMinuteOfHour: z.number().int().min(0).max(59),
+    daysOfWeek: z.array(z.number().int().min(0).max(6)),
+  }),
+);
+
 export class GatewaySettings {
   readonly gatewayId: string;
   private readonly db: Database;
@@ -42,14 +57,14 @@ export class GatewaySettings {
   }
 
   static async open(db: Database): Promise<GatewaySettings> {
-    let gatewayId = await getSetting(db, GATEWAY_ID_SETTING);
-    if (typeof gatewayId !== 'string') {
+    let gatewayId = await getSetting(db, GATEWAY_ID_SETTING, z.string().regex(/^sgw-[0-9A-F]{8}$/));
+    if (gatewayId === undefined) {
       gatewayId = `sgw-${randomBytes(4).toString('hex').toUpperCase()}`;
       await putSetting(db, GATEWAY_ID_SETTING, gatewayId);
     }
-    const bandwidth = ((await getSetting(db, BANDWIDTH_SETTING)) ?? {}) as BandwidthRateLimit;
-    const schedule = ((await getSetting(db, SCHEDULE_SETTING)) ?? []) as BandwidthRateLimitInterval[];
-    return new GatewaySettings(db, gatewayId as string, bandwidth, schedule);
+    const bandwidth: BandwidthRateLimit = (await getSetting(db, BANDWIDTH_SETTING, bandwidthSchema)) ?? {};
+    const schedule: BandwidthRateLimitInterval[] = (await getSetting(db, SCHEDULE_SETTING, scheduleSchema)) ?? [];
+    return new GatewaySettings(db, gatewayId, bandwidth, schedule);
   }
 
   bandwidthRateLimit(): BandwidthRateLimit {

@@ -7,6 +7,7 @@
 // size plus the added disks. Limits: AWS's maxima for the totals (cache 64 TiB, upload buffer
 // 2 TiB, reference §0); AWS's 150 GiB minimums are not enforced, the defaults are smaller.
 
+import { z } from 'zod';
 import type { Database } from '../store/database.js';
 import { getSetting, putSetting } from '../store/settings-catalog.js';
 import { GiB, TiB, parseSize } from '../size.js';
@@ -34,6 +35,11 @@ interface AddedDisks {
   uploadBuffer: number[];
 }
 
+const addedDisksSchema = z.object({
+  cache: z.array(z.number().int().positive()).optional(),
+  uploadBuffer: z.array(z.number().int().positive()).optional(),
+});
+
 /** What the disks resize at run time (the storage engine's cache and upload queue). */
 export interface LocalDiskTarget {
   resize(allocation: LocalDiskAllocation, totalBytes: number): void;
@@ -54,7 +60,7 @@ export class LocalDisks {
   }
 
   static async open(db: Database, configured: { cacheSizeBytes: number; uploadBufferSizeBytes: number }): Promise<LocalDisks> {
-    const stored = (await getSetting(db, ADDED_DISKS_SETTING)) as Partial<AddedDisks> | undefined;
+    const stored = await getSetting(db, ADDED_DISKS_SETTING, addedDisksSchema);
     return new LocalDisks(
       db,
       { cache: configured.cacheSizeBytes, uploadBuffer: configured.uploadBufferSizeBytes },

@@ -4,6 +4,7 @@
 // pools GLACIER and DEEP_ARCHIVE always exist and are not listed (AWS lists custom pools only).
 // The catalog is one JSON value in the settings key space, written durably before a call returns.
 
+import { z } from 'zod';
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../store/database.js';
 import { getSetting, putSetting } from '../store/settings-catalog.js';
@@ -32,6 +33,17 @@ export interface TapePool {
   createdAt: string;
 }
 
+const poolsSchema = z.array(
+  z.object({
+    poolId: z.string().regex(/^pool-[0-9A-Fa-f]{8}$/),
+    poolName: z.string().min(1),
+    storageClass: z.enum(STORAGE_CLASSES),
+    retentionLockType: z.enum(RETENTION_LOCK_TYPES),
+    retentionLockTimeInDays: z.number().int().nonnegative(),
+    createdAt: z.string(),
+  }),
+);
+
 export interface CreateTapePoolRequest {
   poolName: string;
   storageClass: TapeStorageClass;
@@ -54,8 +66,8 @@ export class TapePools {
   }
 
   static async open(db: Database, opts: { inUse: (poolId: string) => Promise<boolean> }): Promise<TapePools> {
-    const stored = await getSetting(db, POOLS_SETTING);
-    return new TapePools(db, Array.isArray(stored) ? (stored as TapePool[]) : [], opts.inUse);
+    const stored = await getSetting(db, POOLS_SETTING, poolsSchema);
+    return new TapePools(db, stored ?? [], opts.inUse);
   }
 
   /** Custom pools, by id. */

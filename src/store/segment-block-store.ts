@@ -23,6 +23,7 @@
 // segments so their space comes back.
 
 import { join } from 'node:path';
+import { z } from 'zod';
 import type { BlockBackend, WriteOptions } from '../../iscsi/device.js';
 import { Sense, type SenseCode } from '../../iscsi/scsi/sense.js';
 import { isTransientCloudError } from '../cloud/cloud-error.js';
@@ -701,7 +702,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
   async adoptUntrackedChunks(): Promise<number> {
     const engine = this.engine;
     const marker = `upload-adopted-${this.record.id}`;
-    if (engine === null || (await getSetting(this.db, marker)) === true) return 0;
+    if (engine === null || (await getSetting(this.db, marker, z.boolean())) === true) return 0;
     let adopted = 0;
     for (const page of await this.map.mappedPages(0, Math.ceil(this.blockCount() / this.blocksPerPage))) {
       if (this.states.has(page) || engine.queue.isDirty(this.record.id, page)) continue;
