@@ -28,11 +28,12 @@ import type { BlockBackend, WriteOptions } from '../../iscsi/device.js';
 import { Sense, type SenseCode } from '../../iscsi/scsi/sense.js';
 import { isTransientCloudError } from '../cloud/cloud-error.js';
 import { DEFAULT_RETRY_POLICY, withRetry } from '../cloud/retry.js';
-import { BlockMap, decodeRuns, type MapDelta, type Runs } from './block-map.js';
+import { BlockMap, type MapDelta } from './block-map.js';
+import { captureVolume, isAllZeros } from './volume-capture.js';
+import { upgradeLegacyBlocks } from './volume-upgrade.js';
 import { ChunkRangeLocks } from './chunk-range-locks.js';
 import type { Database } from './database.js';
 import type { BatchOp } from './group-commit.js';
-import { decodeBlockKey, decodePageKey, volumeBlockRange } from './keys.js';
 import { RecordType } from './segment-record.js';
 import { SegmentLog, SegmentLogError, type AppendRequest, type LogRecord } from './segment-log.js';
 import { getSetting, putSetting } from './settings-catalog.js';
@@ -42,7 +43,6 @@ import {
   chunkObjectKey,
   sha256,
   stateOp,
-  type CapturedObjectChunk,
   type EngineVolume,
   type ObjectChunkCapture,
   type ObjectChunkState,
@@ -177,7 +177,16 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
     if (store.cached && store.engine !== null) {
       for (const [objectChunkIndex, state] of store.states) if (state.resident) store.engine.cache.touch(store, objectChunkIndex);
     }
-    const upgraded = await store.upgradeLegacyBlocks();
+    const upgraded = await upgradeLegacyBlocks(ctx.db, record, store.blockCount(), {
+      fill: async (lba, blockCount, data) => {
+        await store.append({ type: RecordType.FILL, lba, blockCount, data });
+      },
+      checkpoint: () => {
+        store.checkpointDirty = true;
+        return store.checkpoint();
+      },
+      ...(ctx.log !== undefined ? { log: ctx.log } : {}),
+    });
     if (replayed > 0 || upgraded > 0 || checkpoint === undefined || (opts.writeCache !== undefined && opts.writeCache !== checkpoint.writeCache)) {
       store.checkpointDirty = true;
       await store.checkpoint();
@@ -759,67 +768,20 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
    *  of its stored object and the volume owning it. All-zero chunks are skipped. */
   captureObjectChunks(): ObjectChunkCapture {
     const { pages, iterator } = this.map.capture();
-    const states = new Map(this.states);
     this.capturesOpen++;
-    let released = false;
-    const release = async (): Promise<void> => {
-      if (released) return;
-      released = true;
-      this.capturesOpen--;
-      await iterator.close().catch(() => undefined);
-    };
-    const volumeId = this.record.id;
-    const blocksPerPage = this.blocksPerPage;
-    const totalBlocks = this.blockCount();
-    const readPage = async (page: number, runs: Runs): Promise<Buffer | null> => {
-      const blocks = Math.min(blocksPerPage, totalBlocks - page * blocksPerPage);
-      if (blocks <= 0 || runs.length === 0) return null;
-      const out = Buffer.alloc(blocks * this.blockSize);
-      for (const run of runs) {
-        const count = Math.min(run.blockCount, blocks - run.startBlock);
-        if (count > 0) await this.log.read(out, run.startBlock * this.blockSize, count * this.blockSize, run.logOffset);
-      }
-      return isAllZeros(out) ? null : out;
-    };
-    const memoryPages = [...pages.keys()].sort((a, b) => a - b);
-    async function* generate(): AsyncGenerator<CapturedObjectChunk> {
-      const remote = [...states].filter(([, s]) => !s.resident).sort((a, b) => a[0] - b[0]);
-      let remoteAt = 0;
-      let memoryAt = 0;
-      const emit = async function* (page: number, runs: Runs): AsyncGenerator<CapturedObjectChunk> {
-        while (remoteAt < remote.length && remote[remoteAt]![0] < page) {
-          const [objectChunkIndex, state] = remote[remoteAt++]!;
-          yield { objectChunkIndex, sha256: state.sha256, sourceVolumeId: state.sourceVolumeId ?? volumeId };
-        }
-        if (states.get(page)?.resident === false) return; // its object is the content
-        const data = await readPage(page, runs);
-        if (data !== null) yield { objectChunkIndex: page, data };
-      };
-      try {
-        for await (const [key, value] of iterator) {
-          const { page } = decodePageKey(key);
-          while (memoryAt < memoryPages.length && memoryPages[memoryAt]! < page) {
-            const p = memoryPages[memoryAt++]!;
-            yield* emit(p, pages.get(p)!);
-          }
-          if (memoryPages[memoryAt] === page) {
-            memoryAt++;
-            yield* emit(page, pages.get(page)!);
-          } else {
-            yield* emit(page, decodeRuns(value, blocksPerPage, `volume ${volumeId} page ${page}`));
-          }
-        }
-        while (memoryAt < memoryPages.length) {
-          const p = memoryPages[memoryAt++]!;
-          yield* emit(p, pages.get(p)!);
-        }
-        yield* emit(Number.MAX_SAFE_INTEGER, []);
-      } finally {
-        await release();
-      }
-    }
-    const chunks = generate();
-    return { [Symbol.asyncIterator]: () => chunks, close: release };
+    return captureVolume({
+      volumeId: this.record.id,
+      blockSize: this.blockSize,
+      blocksPerPage: this.blocksPerPage,
+      blockCount: this.blockCount(),
+      pages,
+      iterator,
+      states: new Map(this.states),
+      read: (into, intoOffset, lengthBytes, logOffset) => this.log.read(into, intoOffset, lengthBytes, logOffset),
+      release: () => {
+        this.capturesOpen--;
+      },
+    });
   }
 
   // ---- cached volumes ----
@@ -948,35 +910,6 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
     }
   }
 
-  // ---- upgrade from format 1 ----
-
-  /** A data directory written before the segment store kept blocks in Level (key space BLOCK,
-   *  16 KiB chunks by default). Their content is appended as FILL records (not dirtied: the old
-   *  upload queue and object states stay as they are), checkpointed, and only then deleted from
-   *  Level. A crash in between repeats the upgrade from the start, which converges to the same. */
-  private async upgradeLegacyBlocks(): Promise<number> {
-    const rangeKeys = volumeBlockRange(this.record.id);
-    const chunkSizeBytes = this.record.chunkSizeBytes;
-    const blocksPerChunk = chunkSizeBytes / this.blockSize;
-    let chunks = 0;
-    for await (const [key, value] of this.db.level.iterator(rangeKeys)) {
-      const { chunkIndex } = decodeBlockKey(key);
-      const lba = chunkIndex * blocksPerChunk;
-      const blockCount = Math.min(blocksPerChunk, this.blockCount() - lba);
-      if (blockCount <= 0) continue;
-      if (chunks === 0) this.ctx.log?.info('upgrading volume data to the segment format', { volume: this.record.name });
-      await this.append({ type: RecordType.FILL, lba, blockCount, data: Buffer.from(value.subarray(0, blockCount * this.blockSize)) });
-      chunks++;
-    }
-    if (chunks === 0) return 0;
-    this.checkpointDirty = true;
-    await this.checkpoint();
-    await this.db.groupCommit.drain();
-    await this.db.level.clear(rangeKeys);
-    this.ctx.log?.info('volume data upgraded to the segment format', { volume: this.record.name, chunks });
-    return chunks;
-  }
-
   /** Final checkpoint; closes the log (the gateway's shutdown, a deleted volume). */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -1019,14 +952,4 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
 
 function range(from: number, to: number): number[] {
   return Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
-}
-
-const ZEROS = Buffer.alloc(64 * 1024);
-
-function isAllZeros(buf: Buffer): boolean {
-  for (let offset = 0; offset < buf.length; offset += ZEROS.length) {
-    const piece = buf.subarray(offset, offset + ZEROS.length);
-    if (!piece.equals(ZEROS.subarray(0, piece.length))) return false;
-  }
-  return true;
 }

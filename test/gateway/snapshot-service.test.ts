@@ -147,6 +147,9 @@ t.test('Snapshot.PointInTimeDuringWrites', async (t) => {
       started.add(r);
       await store.write(r * REGION_BLOCKS, pattern(REGION_BYTES, 1000 + r));
       acknowledged.add(r);
+      // Commands arrive from the network: the writer yields between them (small writes complete
+      // without the thread pool, so a loop of them would otherwise never let the snapshot in).
+      await new Promise((resolve) => setImmediate(resolve));
     }
   };
   const lanes = Promise.all([lane(0), lane(1)]);
