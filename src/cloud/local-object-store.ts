@@ -76,7 +76,7 @@ export class LocalObjectStore implements ObjectStore {
   async put(key: string, body: Buffer, opts: PutOptions = {}): Promise<PutResult> {
     validateKey(key);
     const target = this.#objectPath(key);
-    const { checksumSha256, metadata } = preparePut(body, opts);
+    const { checksumSha256, metadata } = await preparePut(body, opts);
     const header: ObjectHeader = { sizeBytes: body.length, sha256: checksumSha256, metadata };
     const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
     const preamble = Buffer.alloc(PREAMBLE_BYTES);

@@ -5,7 +5,7 @@
 // everywhere. Object layout: docs/object-layout.md.
 
 import { CloudError } from './cloud-error.js';
-import { isSha256Base64, sha256Base64 } from './checksum.js';
+import { isSha256Base64, sha256Base64, sha256Base64Async } from './checksum.js';
 
 export interface ObjectRange {
   offsetBytes: number;
@@ -107,8 +107,9 @@ export function validateListOptions(prefix: string, opts: ListOptions): void {
   }
 }
 
-/** Validates put options and returns the checksum to record and the user metadata to store. */
-export function preparePut(body: Buffer, opts: PutOptions): { checksumSha256: string; metadata: Record<string, string> } {
+/** Validates put options and returns the checksum to record and the user metadata to store. The
+ *  body is hashed on the thread pool: uploads hash whole 1 MiB chunks. */
+export async function preparePut(body: Buffer, opts: PutOptions): Promise<{ checksumSha256: string; metadata: Record<string, string> }> {
   const metadata = opts.metadata ?? {};
   let totalBytes = 0;
   for (const [name, value] of Object.entries(metadata)) {
@@ -120,7 +121,7 @@ export function preparePut(body: Buffer, opts: PutOptions): { checksumSha256: st
   if (totalBytes > MAX_METADATA_BYTES) {
     throw new CloudError('CLOUD_INVALID_REQUEST', `metadata larger than ${MAX_METADATA_BYTES} bytes`);
   }
-  const checksumSha256 = sha256Base64(body);
+  const checksumSha256 = await sha256Base64Async(body);
   if (opts.checksumSha256 !== undefined) {
     if (!isSha256Base64(opts.checksumSha256)) {
       throw new CloudError('CLOUD_INVALID_REQUEST', 'checksumSha256 is not a base64 SHA-256');

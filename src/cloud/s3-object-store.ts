@@ -149,7 +149,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async put(key: string, body: Buffer, opts: PutOptions = {}): Promise<PutResult> {
     validateKey(key);
-    const { checksumSha256, metadata } = preparePut(body, opts);
+    const { checksumSha256, metadata } = await preparePut(body, opts);
     const Metadata = { ...metadata, [SHA256_METADATA_KEY]: checksumSha256 };
     if (body.length > this.#multipartThresholdBytes) {
       return this.#putMultipart(key, body, Metadata, checksumSha256);

@@ -72,6 +72,8 @@ const DEFAULT_RETRY = { baseDelayMs: 200, maxDelayMs: 5_000 };
 const DEFAULT_PERMANENT_ERROR_DELAY_MS = 30_000;
 const DEFAULT_HEAD_INTERVAL_MS = 2_000;
 const DEFAULT_SETTLE_MS = 1_000;
+/** Initiators count as busy until this long after their last read or write. */
+const FOREGROUND_QUIET_MS = 100;
 
 export class Uploader {
   readonly counters: UploaderCounters = {
@@ -91,6 +93,7 @@ export class Uploader {
   private readonly headIntervalMs: number;
   private readonly settleMs: number;
   private settleTimer: NodeJS.Timeout | null = null;
+  private quietTimer: NodeJS.Timeout | null = null;
   private headTimer: NodeJS.Timeout | null = null;
   private readonly inFlight = new Map<string, Promise<void>>();
   /** Volumes whose head.json is older than their uploaded chunks, and the manifest writes running. */
@@ -145,6 +148,7 @@ export class Uploader {
     this.abort.abort();
     if (this.headTimer !== null) clearInterval(this.headTimer);
     if (this.settleTimer !== null) clearTimeout(this.settleTimer);
+    if (this.quietTimer !== null) clearTimeout(this.quietTimer);
     for (const unsubscribe of this.unsubscribe) unsubscribe();
     await Promise.allSettled([...this.inFlight.values(), ...this.headWrites.values()]);
     this.wakeIdleWaiters();
@@ -163,6 +167,22 @@ export class Uploader {
   idle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Uploads in parallel: all of them while initiators are quiet or the buffer is a quarter full,
+   *  one while initiators are busy (uploads are background work: they trickle, not compete). */
+  private concurrencyAt(nowMs: number): number {
+    const queue = this.engine.queue;
+    const busy = nowMs - this.engine.lastForegroundIoMs < FOREGROUND_QUIET_MS;
+    if (!busy || queue.dirtyBytes * 4 >= queue.limitBytes) return this.concurrency;
+    if (this.inFlight.size >= 1 && this.quietTimer === null) {
+      // Widen again once the initiators pause.
+      this.quietTimer = setTimeout(() => {
+        this.quietTimer = null;
+        this.pump();
+      }, FOREGROUND_QUIET_MS);
+    }
+    return 1;
   }
 
   /** When the chunk may be uploaded (settle time, see UploaderOptions). */
@@ -199,11 +219,12 @@ export class Uploader {
   /** Starts uploads up to the concurrency limit. */
   private pump(): void {
     if (!this.started || this.stopped) return;
-    if (this.inFlight.size < this.concurrency) {
-      const nowMs = Date.now();
+    const nowMs = Date.now();
+    const limit = this.concurrencyAt(nowMs);
+    if (this.inFlight.size < limit) {
       let nextMs = Number.POSITIVE_INFINITY;
       for (const chunk of this.engine.queue.pending()) {
-        if (this.inFlight.size >= this.concurrency) break;
+        if (this.inFlight.size >= limit) break;
         const key = `${chunk.volumeId}:${chunk.objectChunkIndex}`;
         if (this.inFlight.has(key)) continue;
         const settledAt = this.settledAt(chunk, nowMs);

@@ -253,6 +253,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
 
   async read(lba: number, blockCount: number): Promise<Buffer> {
     this.checkRange(lba, blockCount);
+    if (this.engine !== null) this.engine.lastForegroundIoMs = Date.now();
     if (!this.lazy || blockCount === 0) return this.readLocal(lba, blockCount);
     const [firstObject, endObject] = this.pageRange(lba, blockCount);
     const objectChunks = range(firstObject, endObject);
@@ -331,6 +332,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
     const blockCount = data.length / this.blockSize;
     this.checkRange(lba, blockCount);
     if (blockCount === 0) return;
+    if (this.engine !== null) this.engine.lastForegroundIoMs = Date.now();
     await this.holdForUploadBuffer(lba, blockCount);
     const record = await this.appendUnderLocks({ type: RecordType.WRITE, lba, blockCount, data });
     this.clientWrittenBytes += data.length;

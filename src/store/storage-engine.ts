@@ -82,6 +82,8 @@ export class StorageEngine {
   readonly cache: ChunkCache;
   readonly bufferHoldMs: number;
   downloadLimiter: TransferLimiter | null;
+  /** When an initiator last read or wrote a volume (the uploader yields to them). */
+  lastForegroundIoMs = 0;
   private readonly states: Map<number, Map<number, ObjectChunkState>>;
   private readonly volumes = new Map<number, EngineVolume>();
   private readonly attachListeners = new Set<(volume: EngineVolume) => void>();
