@@ -7,7 +7,9 @@
 // ssc backing store, changer LUN 3 with element ranges given through `tgtadm --params`, one
 // cartridge made with tgtimg in slot 1000, drive element 500. shelfgate: `--tapes BNCH:1`, the
 // default AWS layout, changer target + tapedrive-01 (slot 1, drive element 10001).
-// While shelfgate streams, its resident set size is sampled from /proc (reported, not judged).
+// While a target streams, its CPU seconds (utime + stime, split at vtl-probe's "RESULT write" line,
+// which `stdbuf -oL` makes arrive as it is printed) and shelfgate's peak resident set size are read
+// from /proc (reported, not judged).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -15,7 +17,9 @@ import { join } from 'node:path';
 import { startGateway } from '../test/helpers/gateway-process.js';
 import { runTool } from '../test/helpers/libiscsi.js';
 import { freePort } from '../test/helpers/tgt.js';
-import { buildVtlProbe, parseVtlProbeOutput, runVtlProbe, type VtlProbeOutput } from '../test/helpers/vtl-probe.js';
+import { buildVtlProbe, parseVtlProbeOutput, type VtlProbeOutput } from '../test/helpers/vtl-probe.js';
+import { GatewayProfiler } from './gateway-profiler.js';
+import { PeakRss, cpuSeconds, waitIdle } from './proc-stats.js';
 
 const TGT_VTL_IQN = 'iqn.2026-11.test:vtl';
 const TGT_DRIVE_LUN = 1;
@@ -29,7 +33,7 @@ const STREAM_BYTES = STREAM_GIB * 1024 * 1024 * 1024;
 const TGT_TAPE_MB = (STREAM_GIB + 1) * 1024;
 const SHELFGATE_SLOT = 1;
 const SHELFGATE_DRIVE_ADDRESS = 10001;
-const RSS_SAMPLE_MS = 250;
+const GiB = 2 ** 30;
 
 interface TapeRow {
   name: string;
@@ -43,6 +47,7 @@ const ROWS: TapeRow[] = [
 
 interface TgtVtl {
   port: number;
+  pid: number;
   commands: string[];
   stop(): Promise<void>;
 }
@@ -100,6 +105,7 @@ async function startTgtVtl(dir: string): Promise<TgtVtl> {
   }
   return {
     port,
+    pid: child.pid ?? -1,
     commands,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -112,22 +118,73 @@ async function startTgtVtl(dir: string): Promise<TgtVtl> {
   };
 }
 
-/** Peak VmRSS of `pid` while `work` runs, sampled every RSS_SAMPLE_MS. */
-async function peakRssWhile<T>(pid: number, work: Promise<T>): Promise<{ result: T; peakRssBytes: number }> {
-  let peakRssBytes = 0;
-  const sample = async (): Promise<void> => {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-    const kib = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
-    peakRssBytes = Math.max(peakRssBytes, kib * 1024);
-  };
-  const timer = setInterval(() => void sample(), RSS_SAMPLE_MS);
-  try {
-    const result = await work;
-    await sample();
-    return { result, peakRssBytes };
-  } finally {
-    clearInterval(timer);
+interface ProbeArgs {
+  changerUrl: string;
+  driveUrl: string;
+  slot: number;
+  driveAddress: number;
+  recordBytes: number;
+  records: number;
+}
+
+interface MeasuredProbe {
+  stdout: string;
+  parsed: VtlProbeOutput;
+  writeCpuSeconds: number;
+  readCpuSeconds: number;
+  peakRssBytes: number;
+}
+
+/** Runs vtl-probe (line-buffered through stdbuf) against a target served by `pid`: the target's CPU
+ *  seconds up to the "RESULT write" line count for the write half, the rest for the read half. */
+async function runProbeMeasured(
+  binary: string,
+  args: ProbeArgs,
+  pid: number,
+  env: NodeJS.ProcessEnv = process.env,
+  profile: { profiler: GatewayProfiler; title: string } | null = null,
+): Promise<MeasuredProbe> {
+  await runTool('sync', [], { timeoutMs: 300_000 });
+  await waitIdle([pid]);
+  const rss = await PeakRss.start(pid);
+  if (profile !== null) await profile.profiler.start();
+  const cpuStart = await cpuSeconds(pid);
+  let cpuAtWriteResult: Promise<number> | undefined;
+  let profileSwitched: Promise<void> = Promise.resolve();
+  const argv = [binary, args.changerUrl, args.driveUrl, String(args.slot), String(args.driveAddress), String(args.recordBytes), String(args.records)];
+  const child = spawn('stdbuf', ['-oL', ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    stdout += chunk;
+    if (cpuAtWriteResult === undefined && stdout.includes('RESULT write:')) {
+      cpuAtWriteResult = cpuSeconds(pid);
+      // One profile for the write half, one for the read half.
+      if (profile !== null) profileSwitched = profile.profiler.stop(`${profile.title}, write`).then(() => profile.profiler.start());
+    }
+  });
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-16_384);
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15 * 60_000);
+  const [code] = (await once(child, 'close')) as [number | null];
+  clearTimeout(timer);
+  const cpuEnd = await cpuSeconds(pid);
+  const peakRssBytes = await rss.stop();
+  if (profile !== null) {
+    await profileSwitched;
+    await profile.profiler.stop(`${profile.title}, read`);
   }
+  let parsed: VtlProbeOutput;
+  try {
+    parsed = parseVtlProbeOutput(stdout);
+  } catch (err) {
+    throw new Error(`vtl-probe exited ${code}: ${stderr}`, { cause: err });
+  }
+  const cpuMid = (await cpuAtWriteResult) ?? cpuEnd;
+  return { stdout, parsed, writeCpuSeconds: cpuMid - cpuStart, readCpuSeconds: cpuEnd - cpuMid, peakRssBytes };
 }
 
 function mustPass(target: string, output: string, parsed: VtlProbeOutput): void {
@@ -135,15 +192,17 @@ function mustPass(target: string, output: string, parsed: VtlProbeOutput): void 
 }
 
 /** Runs the tape rows; returns the markdown section for docs/benchmarks.md. */
-export async function runTapeBench(work: string): Promise<string[]> {
+export async function runTapeBench(work: string, opts: { profileDir?: string | null } = {}): Promise<{ lines: string[]; profileSummaries: string[] }> {
   const probe = await buildVtlProbe();
   const tgt = await startTgtVtl(join(work, 'tgt-vtl'));
-  const gateway = await startGateway({ dataDir: join(work, 'shelfgate-tape-data'), extraArgs: ['--tapes', 'BNCH:1', '--log-level', 'warn'] });
-  const results: Array<{ row: TapeRow; tgt: VtlProbeOutput; shelfgate: VtlProbeOutput; peakRssBytes: number }> = [];
+  const { gateway, profiler } = await GatewayProfiler.launch(opts.profileDir ?? null, 'tapes', () =>
+    startGateway({ dataDir: join(work, 'shelfgate-tape-data'), extraArgs: ['--tapes', 'BNCH:1', '--log-level', 'warn'] }),
+  );
+  const results: Array<{ row: TapeRow; tgt: MeasuredProbe; shelfgate: MeasuredProbe }> = [];
   try {
     for (const row of ROWS) {
       const records = STREAM_BYTES / row.recordBytes;
-      const tgtRun = await runVtlProbe(
+      const tgtRun = await runProbeMeasured(
         probe.binary,
         {
           changerUrl: `iscsi://127.0.0.1:${tgt.port}/${TGT_VTL_IQN}/${TGT_CHANGER_LUN}`,
@@ -153,28 +212,32 @@ export async function runTapeBench(work: string): Promise<string[]> {
           recordBytes: row.recordBytes,
           records,
         },
+        tgt.pid,
         // tgt 1.0.85 dies on READ ELEMENT STATUS for all element types (vtl-probe README).
-        { env: { ...process.env, VTL_PROBE_SKIP_ALL_TYPES: '1' } },
+        { ...process.env, VTL_PROBE_SKIP_ALL_TYPES: '1' },
       );
-      const tgtParsed = parseVtlProbeOutput(tgtRun.stdout);
-      mustPass('tgt', tgtRun.stdout, tgtParsed);
-      console.log(`tape ${row.name} — tgt: ${tgtParsed.resultWrite} | ${tgtParsed.resultRead}`);
+      mustPass('tgt', tgtRun.stdout, tgtRun.parsed);
+      console.log(`tape ${row.name} — tgt: ${tgtRun.parsed.resultWrite} | ${tgtRun.parsed.resultRead}`);
 
-      const { result: sgRun, peakRssBytes } = await peakRssWhile(
-        gateway.pid,
-        runVtlProbe(probe.binary, {
+      const sgRun = await runProbeMeasured(
+        probe.binary,
+        {
           changerUrl: gateway.url('mediachanger'),
           driveUrl: gateway.url('tapedrive-01'),
           slot: SHELFGATE_SLOT,
           driveAddress: SHELFGATE_DRIVE_ADDRESS,
           recordBytes: row.recordBytes,
           records,
-        }),
+        },
+        gateway.pid,
+        process.env,
+        profiler === null ? null : { profiler, title: `tape ${row.name} — shelfgate` },
       );
-      const sgParsed = parseVtlProbeOutput(sgRun.stdout);
-      mustPass('shelfgate', sgRun.stdout, sgParsed);
-      console.log(`tape ${row.name} — shelfgate: ${sgParsed.resultWrite} | ${sgParsed.resultRead} | peak RSS ${(peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
-      results.push({ row, tgt: tgtParsed, shelfgate: sgParsed, peakRssBytes });
+      mustPass('shelfgate', sgRun.stdout, sgRun.parsed);
+      console.log(
+        `tape ${row.name} — shelfgate: ${sgRun.parsed.resultWrite} | ${sgRun.parsed.resultRead} | CPU ${sgRun.writeCpuSeconds.toFixed(1)} s + ${sgRun.readCpuSeconds.toFixed(1)} s | peak RSS ${(sgRun.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
+      );
+      results.push({ row, tgt: tgtRun, shelfgate: sgRun });
     }
   } finally {
     await gateway.dispose();
@@ -183,20 +246,29 @@ export async function runTapeBench(work: string): Promise<string[]> {
   }
 
   const mib = (n: number): string => `${n.toFixed(1)} MiB/s`;
-  return [
+  const lines = [
     '## Tape library: vtl-probe against tgt\'s VTL',
     '',
     'Same client for both: `vtl-probe CHANGER_URL DRIVE_URL SLOT DRIVE_ADDR RECSIZE NRECS` (../shared/tools/vtl-probe,',
     `libiscsi), ${STREAM_GIB} GiB per run, one command at a time. tgt (ssc backing store) acknowledges a record once it is in the`,
-    'page cache; shelfgate syncs every record before GOOD (group commit). Reads follow the writes (page cache warm).',
+    'page cache; so does shelfgate in its default SSC-4 buffered mode 1 (GOOD once the frame is in the OS; flushed before',
+    'filemarks, REWIND, SPACE, LOCATE, READ and unload). Reads follow the writes (page cache warm).',
     'This copy of vtl-probe has no fixed-block mode; the 64 KiB row uses variable records of that size.',
     '',
-    '| Tape benchmark | tgt | shelfgate | shelfgate / tgt | shelfgate peak RSS |',
-    '| --- | ---: | ---: | ---: | ---: |',
-    ...results.flatMap(({ row, tgt: a, shelfgate: b, peakRssBytes }) => [
-      `| WRITE(6), ${row.name} | ${mib(a.writeMiBps)} | ${mib(b.writeMiBps)} | ${(b.writeMiBps / a.writeMiBps).toFixed(2)} | ${(peakRssBytes / 2 ** 20).toFixed(0)} MiB |`,
-      `| READ(6), ${row.name} | ${mib(a.readMiBps)} | ${mib(b.readMiBps)} | ${(b.readMiBps / a.readMiBps).toFixed(2)} | |`,
-    ]),
+    'CPU s/GiB: utime + stime of the target process (all threads) from /proc/PID/stat; the write half runs until vtl-probe',
+    'prints its RESULT write line (so it includes the load, the filemark and the rewind), the read half from there to the end.',
+    'Peak RSS: the gateway\'s VmHWM (reset before the run) and VmRSS sampled every 100 ms, over the write and the read.',
+    '',
+    '| Tape benchmark | tgt | shelfgate | shelfgate / tgt | shelfgate CPU s/GiB | tgt CPU s/GiB | shelfgate peak RSS |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...results.flatMap(({ row, tgt: a, shelfgate: b }) => {
+      const ratio = (x: number, y: number): string => `${(x / y).toFixed(2)}${x / y < 1 ? ' ✗' : ''}`;
+      const perGiB = (cpu: number): string => (cpu / (STREAM_BYTES / GiB)).toFixed(2);
+      return [
+        `| WRITE(6), ${row.name} | ${mib(a.parsed.writeMiBps)} | ${mib(b.parsed.writeMiBps)} | ${ratio(b.parsed.writeMiBps, a.parsed.writeMiBps)} | ${perGiB(b.writeCpuSeconds)} | ${perGiB(a.writeCpuSeconds)} | ${(b.peakRssBytes / 2 ** 20).toFixed(0)} MiB |`,
+        `| READ(6), ${row.name} | ${mib(a.parsed.readMiBps)} | ${mib(b.parsed.readMiBps)} | ${ratio(b.parsed.readMiBps, a.parsed.readMiBps)} | ${perGiB(b.readCpuSeconds)} | ${perGiB(a.readCpuSeconds)} | |`,
+      ];
+    }),
     '',
     'tgt VTL setup:',
     '',
@@ -213,4 +285,5 @@ export async function runTapeBench(work: string): Promise<string[]> {
     '```',
     '',
   ];
+  return { lines, profileSummaries: profiler?.summaries ?? [] };
 }

@@ -19,10 +19,18 @@ export interface TgtOptions {
   sizeBytes: number;
   /** Where the sparse backing file goes (defaults to a fresh directory under os.tmpdir()). */
   backingDir?: string;
+  /** Backing file name inside backingDir (default tgt-disk.img); two tgtd in one dir need two. */
+  backingFileName?: string;
+  /** `tgtadm --op new --mode logicalunit … --bsoflags FLAGS` for the disk LUN: `sync` opens the
+   *  backing file O_SYNC (every write is on stable storage before GOOD, like a WCE=0 disk),
+   *  `direct` O_DIRECT. Default: none (buffered I/O; writes are acknowledged from the page cache). */
+  bsoflags?: 'sync' | 'direct' | 'sync:direct';
 }
 
 export interface TgtProcess {
   readonly port: number;
+  /** tgtd's process id (for /proc CPU and RSS figures). */
+  readonly pid: number;
   readonly backingFile: string;
   /** iscsi://127.0.0.1:PORT/iqn.2026-11.test:disk/1 */
   url(): string;
@@ -46,7 +54,7 @@ export async function freePort(): Promise<number> {
 export async function startTgt(opts: TgtOptions): Promise<TgtProcess> {
   const ownDir = opts.backingDir === undefined;
   const dir = opts.backingDir ?? (await mkdtemp(join(tmpdir(), 'shelfgate-tgt-')));
-  const backingFile = join(dir, 'tgt-disk.img');
+  const backingFile = join(dir, opts.backingFileName ?? 'tgt-disk.img');
   await writeFile(backingFile, '');
   await truncate(backingFile, opts.sizeBytes);
 
@@ -83,7 +91,8 @@ export async function startTgt(opts: TgtOptions): Promise<TgtProcess> {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    await tgtadm('--op', 'new', '--mode', 'logicalunit', '--tid', '1', '--lun', String(TGT_DISK_LUN), '-b', backingFile);
+    const bsoflags = opts.bsoflags === undefined ? [] : ['--bsoflags', opts.bsoflags];
+    await tgtadm('--op', 'new', '--mode', 'logicalunit', '--tid', '1', '--lun', String(TGT_DISK_LUN), '-b', backingFile, ...bsoflags);
     await tgtadm('--op', 'bind', '--mode', 'target', '--tid', '1', '-I', 'ALL');
   } catch (err) {
     child.kill('SIGKILL');
@@ -94,6 +103,7 @@ export async function startTgt(opts: TgtOptions): Promise<TgtProcess> {
 
   return {
     port,
+    pid: child.pid ?? -1,
     backingFile,
     commands,
     url: () => `iscsi://127.0.0.1:${port}/${TGT_TARGET_IQN}/${TGT_DISK_LUN}`,
