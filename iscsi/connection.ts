@@ -2,6 +2,7 @@
 // phase — SCSI commands with R2T/Data-Out/Data-In (task.ts), NOP-Out/NOP-In, Text, Task
 // Management, Logout and Reject — with StatSN per connection and the session's CmdSN window.
 
+import { giveBackReadBuffer } from './read-buffer-pool.js';
 import type { Duplex } from 'node:stream';
 import { ScsiStatus, type ScsiResponse, type TargetRegistry } from './device.js';
 import { sendTargets } from './discovery.js';
@@ -634,7 +635,7 @@ export class Connection implements SessionConnection, LoginHost {
           dataSN: task.dataSN++,
           bufferOffset: seg.offsetBytes,
           residualCount: withStatus ? res.residualCount : 0,
-        }, [data.subarray(seg.offsetBytes, seg.offsetBytes + seg.lengthBytes)]);
+        }, [data.subarray(seg.offsetBytes, seg.offsetBytes + seg.lengthBytes)], seg.last ? () => giveBackReadBuffer(data) : undefined);
         if (!writable && !seg.last) {
           socket.uncork();
           await this.drained();
@@ -984,14 +985,16 @@ export class Connection implements SessionConnection, LoginHost {
    * writev), the data never copied. The data segment is `pdu.data`, or `dataParts` (consecutive
    * buffers, e.g. a slice of a read buffer) when given. False when the socket is full.
    */
-  private write(pdu: TargetPdu, dataParts?: readonly Buffer[]): boolean {
+  private write(pdu: TargetPdu, dataParts?: readonly Buffer[], onFlushed?: () => void): boolean {
     if (this.state === 'closed' || this.state === 'closing') return false;
     this.corkUntilIdle();
     const parts = serializePduParts(pdu, dataParts ?? (pdu.data.length > 0 ? [pdu.data] : []), this.digests);
-    if (parts.length === 1) return this.socket.write(parts[0]!);
+    // The callback of the last part runs once the socket has handed every part to the kernel.
+    const done = onFlushed === undefined ? undefined : (err?: Error | null): void => (err ? undefined : onFlushed());
+    if (parts.length === 1) return this.socket.write(parts[0]!, done);
     this.socket.cork();
     let ok = true;
-    for (const p of parts) ok = this.socket.write(p);
+    parts.forEach((p, i) => (ok = this.socket.write(p, i === parts.length - 1 ? done : undefined)));
     this.socket.uncork();
     return ok;
   }

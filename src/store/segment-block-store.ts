@@ -25,6 +25,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { BlockBackend, WriteOptions } from '../../iscsi/device.js';
+import { takeReadBuffer } from '../../iscsi/read-buffer-pool.js';
 import { Sense, type SenseCode } from '../../iscsi/scsi/sense.js';
 import { isTransientCloudError } from '../cloud/cloud-error.js';
 import { DEFAULT_RETRY_POLICY, withRetry } from '../cloud/retry.js';
@@ -278,7 +279,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
   /** Reads from the log: one pread per run (adjacent runs on the log are one), straight into the
    *  buffer that goes to the initiator; unmapped blocks are zeros. */
   private async readLocal(lba: number, blockCount: number): Promise<Buffer> {
-    const out = Buffer.allocUnsafe(blockCount * this.blockSize);
+    const out = takeReadBuffer(blockCount * this.blockSize);
     if (blockCount === 0) return out;
     const [firstPage, endPage] = this.pageRange(lba, blockCount);
     await this.map.loadAndPin(firstPage, endPage);
