@@ -128,6 +128,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
   private closed = false;
   private crashed = false;
   private cleaning: Promise<void> | null = null;
+  private readonly uncleanable = new Set<number>();
   /** Bytes initiators wrote and unmapped-by-write (write amplification = log bytes / these). */
   clientWrittenBytes = 0;
   /** Bytes the cleaner moved. */
@@ -589,11 +590,19 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
     if (this.cleaning !== null || this.closed) return;
     const victim = this.cleaningVictim();
     if (victim === undefined) return;
-    this.cleaning = this.clean(victim)
-      .catch((err: unknown) => this.ctx.log?.warn('segment cleaning failed; retried later', { volume: this.record.name, err: String(err) }))
-      .finally(() => {
+    this.cleaning = this.clean(victim).then(
+      () => {
         this.cleaning = null;
-      });
+        // A segment still there after its cleaning (its live bytes could not all be found in its
+        // records) is not picked again; otherwise go on with the next one.
+        if (this.log.segmentList().some((s) => s.start === victim)) this.uncleanable.add(victim);
+        else this.maybeClean();
+      },
+      (err: unknown) => {
+        this.cleaning = null;
+        this.ctx.log?.warn('segment cleaning failed; retried after the next checkpoint', { volume: this.record.name, err: String(err) });
+      },
+    );
   }
 
   private cleaningVictim(): number | undefined {
@@ -605,7 +614,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
       total += segment.sizeBytes;
       const segmentLive = this.liveBytes.get(segment.start) ?? 0;
       live += segmentLive;
-      if (segment.start === active || segment.sizeBytes === 0) continue;
+      if (segment.start === active || segment.sizeBytes === 0 || this.uncleanable.has(segment.start)) continue;
       const ratio = segmentLive / segment.sizeBytes;
       if (ratio <= 0.5 && (best === undefined || ratio < best.ratio)) best = { start: segment.start, ratio };
     }

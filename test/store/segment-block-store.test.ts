@@ -170,3 +170,37 @@ t.test('Store.WriteCache: WCE is saved with the volume', async (t) => {
   t.equal(store.writeCacheEnabled(), true, 'the configuration wins at start');
   await store.close();
 });
+
+t.test('Store.Cleaner.RandomOverwrites: live data is moved out of mostly dead segments until the log is about twice the live data', async (t) => {
+  const size = 4 * MiB;
+  const r = await rig(t, size, { segmentBytes: 256 * 1024 });
+  const store = await SegmentBlockStore.open(r.ctx, r.record);
+  const model = Buffer.alloc(size);
+  let seed = 99;
+  const rnd = (n: number): number => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    return seed % n;
+  };
+  for (let i = 0; i < 5000; i++) {
+    const blocks = 1 + rnd(16);
+    const lba = rnd(size / BLOCK - blocks);
+    const data = pattern(blocks * BLOCK, i + 1);
+    await store.write(lba, data);
+    data.copy(model, lba * BLOCK);
+  }
+  // Cleaning goes on in the background after the writes stop; wait for it to settle.
+  let stats = store.stats();
+  for (let i = 0; i < 100 && stats.logBytes > 2.2 * stats.liveBytes; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await store.checkpoint();
+    stats = store.stats();
+  }
+  t.ok(stats.relocatedBytes > 0, `the cleaner moved ${stats.relocatedBytes} live bytes`);
+  t.ok(stats.logBytes <= 2.2 * stats.liveBytes, `log ${stats.logBytes} bytes for ${stats.liveBytes} live`);
+  t.ok((await store.read(0, size / BLOCK)).equals(model), 'every block reads its last write');
+  await store.close();
+  await reopenDb(r);
+  const reopened = await SegmentBlockStore.open(r.ctx, r.record);
+  t.ok((await reopened.read(0, size / BLOCK)).equals(model), 'and after a reopen');
+  await reopened.close();
+});
