@@ -19,7 +19,7 @@
 // when it is applied; the uploader reads a chunk with `readObjectChunk` (one pread per run, from
 // the segments) and `markUploaded` records it through a checkpoint. Cached volumes keep only some
 // chunks: an evicted chunk's map page is empty and its content is fetched back into the log (a
-// FILL record) before use. The cleaner (segment-cleaner.ts) moves live data out of mostly dead
+// FILL record) before use. The cleaner (`clean`, docs/storage-engine.md "Cleaning") moves live data out of mostly dead
 // segments so their space comes back.
 
 import { join } from 'node:path';
@@ -35,8 +35,8 @@ import { upgradeLegacyBlocks } from './volume-upgrade.js';
 import { ChunkRangeLocks } from './chunk-range-locks.js';
 import type { Database } from './database.js';
 import type { BatchOp } from './group-commit.js';
-import { RecordType } from './segment-record.js';
-import { SegmentLog, SegmentLogError, type AppendRequest, type LogRecord } from './segment-log.js';
+import { RECORD_HEADER_BYTES, RecordType } from './segment-record.js';
+import { DEFAULT_SEGMENT_BYTES, SegmentLog, SegmentLogError, type AppendRequest, type LogRecord } from './segment-log.js';
 import { getSetting, putSetting } from './settings-catalog.js';
 import type { SpaceGuard } from './space-guard.js';
 import {
@@ -110,7 +110,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
   private readonly blocksPerPage: number;
   private readonly states: Map<number, ObjectChunkState>;
   private readonly cached: boolean;
-  private lazy: boolean;
+  private readonly lazy: boolean;
   private readonly locks = new ChunkRangeLocks();
   private readonly pins = new Map<number, number>();
   private nextSequentialObjectChunk = -1;
@@ -129,7 +129,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
   private crashed = false;
   private cleaning: Promise<void> | null = null;
   private readonly uncleanable = new Set<number>();
-  /** Bytes initiators wrote and unmapped-by-write (write amplification = log bytes / these). */
+  /** Bytes initiators wrote (write amplification = bytes appended to the log / these). */
   clientWrittenBytes = 0;
   /** Bytes the cleaner moved. */
   relocatedBytes = 0;
@@ -183,15 +183,11 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
       fill: async (lba, blockCount, data) => {
         await store.append({ type: RecordType.FILL, lba, blockCount, data });
       },
-      checkpoint: () => {
-        store.checkpointDirty = true;
-        return store.checkpoint();
-      },
+      checkpoint: () => store.persist(),
       ...(ctx.log !== undefined ? { log: ctx.log } : {}),
     });
     if (replayed > 0 || upgraded > 0 || checkpoint === undefined || (opts.writeCache !== undefined && opts.writeCache !== checkpoint.writeCache)) {
-      store.checkpointDirty = true;
-      await store.checkpoint();
+      await store.persist();
     }
     if (replayed > 0) ctx.log?.info('volume log replayed', { volume: record.name, records: replayed });
     return store;
@@ -218,8 +214,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
     if (!enabled) await this.flush();
     if (this.writeCache === enabled) return;
     this.writeCache = enabled;
-    this.checkpointDirty = true;
-    await this.checkpoint();
+    await this.persist();
   }
 
   /** Grows the volume (durably, in the catalog). Shrinking would lose data and is refused. */
@@ -236,7 +231,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
     this.record = next;
   }
 
-  /** Counters for /metrics and the benchmarks. */
+  /** Space and write-amplification counters (bench/write-amplification.ts, tests). */
   stats(): { logBytes: number; liveBytes: number; segments: number; appendedBytes: number; clientWrittenBytes: number; relocatedBytes: number } {
     const segments = this.log.segmentList();
     let live = 0;
@@ -300,29 +295,35 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
   private piecesOf(lba: number, blockCount: number, out: Buffer): Piece[] {
     const pieces: Piece[] = [];
     const bs = this.blockSize;
-    const endLba = lba + blockCount;
     let cursor = lba;
     const hole = (to: number): void => {
       if (to > cursor) out.fill(0, (cursor - lba) * bs, (to - lba) * bs);
     };
+    this.forEachMapped(lba, blockCount, (from, to, logOffset) => {
+      hole(from);
+      const bufferOffset = (from - lba) * bs;
+      const bytes = (to - from) * bs;
+      const last = pieces[pieces.length - 1];
+      if (last !== undefined && last.bufferOffset + last.bytes === bufferOffset && last.logOffset + last.bytes === logOffset) last.bytes += bytes;
+      else pieces.push({ bufferOffset, logOffset, bytes });
+      cursor = to;
+    });
+    hole(lba + blockCount);
+    return pieces;
+  }
+
+  /** Calls `visit` for each mapped stretch [from, to) of [lba, lba + blockCount), in LBA order,
+   *  with the log offset of block `from` (pages loaded). */
+  private forEachMapped(lba: number, blockCount: number, visit: (from: number, to: number, logOffset: number) => void): void {
+    const endLba = lba + blockCount;
     for (let page = Math.floor(lba / this.blocksPerPage); page * this.blocksPerPage < endLba; page++) {
       const pageLba = page * this.blocksPerPage;
       for (const run of this.map.runs(page)) {
         const from = Math.max(lba, pageLba + run.startBlock);
         const to = Math.min(endLba, pageLba + run.startBlock + run.blockCount);
-        if (to <= from) continue;
-        hole(from);
-        const logOffset = run.logOffset + (from - pageLba - run.startBlock) * bs;
-        const bufferOffset = (from - lba) * bs;
-        const bytes = (to - from) * bs;
-        const last = pieces[pieces.length - 1];
-        if (last !== undefined && last.bufferOffset + last.bytes === bufferOffset && last.logOffset + last.bytes === logOffset) last.bytes += bytes;
-        else pieces.push({ bufferOffset, logOffset, bytes });
-        cursor = to;
+        if (to > from) visit(from, to, run.logOffset + (from - pageLba - run.startBlock) * this.blockSize);
       }
     }
-    hole(endLba);
-    return pieces;
   }
 
   // ---- writes ----
@@ -345,7 +346,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
     this.checkRange(lba, blockCount);
     if (blockCount === 0) return;
     const record = await this.appendUnderLocks({ type: RecordType.UNMAP, lba, blockCount, data: null });
-    if (record !== null && (opts.fua === true || !this.writeCache)) await this.syncTo(record.end);
+    if (opts.fua === true || !this.writeCache) await this.syncTo(record.end);
   }
 
   /** SYNCHRONIZE CACHE: every acknowledged write is on stable storage. */
@@ -379,7 +380,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
 
   /** Appends one record with its pages pinned; maps log failures to the sense they report. */
   private async append(req: AppendRequest): Promise<LogRecord> {
-    const bytes = (req.data?.length ?? 0) + 64;
+    const bytes = (req.data?.length ?? 0) + RECORD_HEADER_BYTES;
     const space = this.ctx.space;
     if (space != null && req.data !== null && !(await space.reserve(bytes))) {
       throw this.refused(new SegmentLogError('no-space', `the file system of ${space.path} is full (below the reserve the index needs)`));
@@ -511,6 +512,13 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
     }
   }
 
+  /** A checkpoint that runs even when nothing was applied since the last one (a state change
+   *  outside the log: WCE, an upload recorded, an eviction). */
+  private persist(): Promise<void> {
+    this.checkpointDirty = true;
+    return this.checkpoint();
+  }
+
   /** Writes everything changed so far to Level (after syncing the log up to the marker it records).
    *  Calls made while one runs share the next one. */
   checkpoint(): Promise<void> {
@@ -583,8 +591,8 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
     this.maybeClean();
   }
 
-  /** Cleaning (segment-cleaner.ts rules): when the log holds more than twice the live data, the
-   *  emptiest closed segment's live data is moved to the end of the log. Bounded write
+  /** Cleaning (docs/storage-engine.md "Cleaning"): when the log holds more than twice the live
+   *  data, the emptiest closed segment's live data is moved to the end of the log. Bounded write
    *  amplification: a segment is cleaned only when at most half of it is live. */
   private maybeClean(): void {
     if (this.cleaning !== null || this.closed) return;
@@ -618,7 +626,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
       const ratio = segmentLive / segment.sizeBytes;
       if (ratio <= 0.5 && (best === undefined || ratio < best.ratio)) best = { start: segment.start, ratio };
     }
-    if (best === undefined || total < 2 * live || total < 2 * (this.ctx.segmentBytes ?? 64 * 1024 * 1024)) return undefined;
+    if (best === undefined || total < 2 * live || total < 2 * (this.ctx.segmentBytes ?? DEFAULT_SEGMENT_BYTES)) return undefined;
     return best.start;
   }
 
@@ -642,26 +650,16 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
         await this.append({ type: RecordType.RELOCATE, lba: piece.lba, blockCount: piece.blockCount, data, sourceOffset: piece.logOffset });
       }
     }
-    this.checkpointDirty = true;
-    await this.checkpoint();
+    await this.persist();
   }
 
   /** Pieces of [lba, +blockCount) whose map still points into the record whose data is at
    *  `dataOffset`. */
   private liveRunsOf(lba: number, blockCount: number, dataOffset: number): Array<{ lba: number; blockCount: number; logOffset: number }> {
     const out: Array<{ lba: number; blockCount: number; logOffset: number }> = [];
-    const end = lba + blockCount;
-    const bs = this.blockSize;
-    for (let page = Math.floor(lba / this.blocksPerPage); page * this.blocksPerPage < end; page++) {
-      const pageLba = page * this.blocksPerPage;
-      for (const run of this.map.runs(page)) {
-        const from = Math.max(lba, pageLba + run.startBlock);
-        const to = Math.min(end, pageLba + run.startBlock + run.blockCount);
-        if (to <= from) continue;
-        const at = run.logOffset + (from - pageLba - run.startBlock) * bs;
-        if (at === dataOffset + (from - lba) * bs) out.push({ lba: from, blockCount: to - from, logOffset: at });
-      }
-    }
+    this.forEachMapped(lba, blockCount, (from, to, logOffset) => {
+      if (logOffset === dataOffset + (from - lba) * this.blockSize) out.push({ lba: from, blockCount: to - from, logOffset });
+    });
     return out;
   }
 
@@ -731,8 +729,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
       adopted++;
     }
     if (adopted > 0) {
-      this.checkpointDirty = true;
-      await this.checkpoint();
+      await this.persist();
     }
     await putSetting(this.db, marker, true);
     return adopted;
@@ -758,10 +755,9 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
       if (previous?.sourceVolumeId !== undefined && previous.sha256.equals(chunkSha256)) state.sourceVolumeId = previous.sourceVolumeId;
       this.states.set(objectChunkIndex, state);
     }
-    this.checkpointDirty = true;
     // The checkpoint syncs the log first: the uploaded content is durable locally before its queue
     // entry leaves Level.
-    await this.checkpoint();
+    await this.persist();
     if (this.cached) engine.cache.scheduleEviction();
     return true;
   }
@@ -817,8 +813,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
       }
       this.states.set(objectChunkIndex, { ...state, resident: false });
       this.touchedStates.add(objectChunkIndex);
-      this.checkpointDirty = true;
-      await this.checkpoint();
+      await this.persist();
       return true;
     });
   }
@@ -928,8 +923,7 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
     this.closed = true;
     if (this.checkpointTimer !== null) clearTimeout(this.checkpointTimer);
     if (this.cleaning !== null) await this.cleaning;
-    this.checkpointDirty = true;
-    await this.checkpoint().catch((err: unknown) => this.ctx.log?.warn('final checkpoint failed; the log is replayed at the next start', { volume: this.record.name, err: String(err) }));
+    await this.persist().catch((err: unknown) => this.ctx.log?.warn('final checkpoint failed; the log is replayed at the next start', { volume: this.record.name, err: String(err) }));
     await this.log.close();
   }
 

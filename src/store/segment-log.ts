@@ -162,36 +162,45 @@ export class SegmentLog {
       const segment = this.segments[i]!;
       const file = await segment.file;
       let at = Math.max(segment.start, fromOffset);
-      const header = Buffer.alloc(RECORD_HEADER_BYTES);
-      for (;;) {
-        if (at === segment.end) break;
-        const torn = async (): Promise<number> => {
+      while (at < segment.end) {
+        const record = await this.readRecordHeader(file, segment, at, segment.end);
+        let data: Buffer | null = null;
+        if (record !== null && record.header.dataLength > 0) {
+          data = Buffer.allocUnsafe(record.header.dataLength);
+          const got = await file.read(data, 0, data.length, record.dataOffset - segment.start);
+          if (got < data.length || !dataHashOf(data).equals(record.header.dataHash)) data = null;
+        }
+        if (record === null || (record.header.dataLength > 0 && data === null)) {
+          // Torn: the log ends here.
           await file.truncate(at - segment.start);
           await file.datasync();
           segment.end = at;
           segment.syncedEnd = at;
-          for (const later of this.segments.splice(i + 1)) {
-            await (await later.file).close();
-            await this.fs.unlink(join(this.dir, segmentFileName(later.start)));
-          }
+          for (const later of this.segments.splice(i + 1)) await this.removeFile(later);
           if (this.segments.length > 0) await this.fs.syncDirectory(this.dir);
           return at;
-        };
-        if ((await file.read(header, 0, RECORD_HEADER_BYTES, at - segment.start)) < RECORD_HEADER_BYTES) return torn();
-        const decoded = decodeRecordHeader(header, this.volumeId, this.blockSize);
-        if (decoded === null || at + RECORD_HEADER_BYTES + decoded.dataLength > segment.end) return torn();
-        let data: Buffer | null = null;
-        if (decoded.dataLength > 0) {
-          data = Buffer.allocUnsafe(decoded.dataLength);
-          const got = await file.read(data, 0, data.length, at + RECORD_HEADER_BYTES - segment.start);
-          if (got < data.length || !dataHashOf(data).equals(decoded.dataHash)) return torn();
         }
-        const end = at + RECORD_HEADER_BYTES + decoded.dataLength;
-        await onRecord({ header: decoded, offset: at, dataOffset: at + RECORD_HEADER_BYTES, end }, data);
-        at = end;
+        await onRecord(record, data);
+        at = record.end;
       }
     }
     return this.segments.at(-1)?.end ?? fromOffset;
+  }
+
+  /** The record whose header is at log offset `at` of `segment`, if it is valid and ends by `limit`. */
+  private async readRecordHeader(file: StoreFile, segment: Segment, at: number, limit: number): Promise<LogRecord | null> {
+    const bytes = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+    if ((await file.read(bytes, 0, RECORD_HEADER_BYTES, at - segment.start)) < RECORD_HEADER_BYTES) return null;
+    const header = decodeRecordHeader(bytes, this.volumeId, this.blockSize);
+    const end = at + RECORD_HEADER_BYTES + (header?.dataLength ?? 0);
+    if (header === null || end > limit) return null;
+    return { header, offset: at, dataOffset: at + RECORD_HEADER_BYTES, end };
+  }
+
+  /** Closes and deletes a segment's file (the caller took it out of `segments`). */
+  private async removeFile(segment: Segment): Promise<void> {
+    await (await segment.file).close();
+    await this.fs.unlink(join(this.dir, segmentFileName(segment.start)));
   }
 
   /** Log offset just after the last applied (acknowledgeable) record. */
@@ -308,14 +317,10 @@ export class SegmentLog {
     const truncateAt = first.record.offset;
     try {
       const index = this.segments.indexOf(first.segment);
-      for (const later of this.segments.splice(index + 1)) {
-        await (await later.file).close();
-        await this.fs.unlink(join(this.dir, segmentFileName(later.start)));
-      }
+      for (const later of this.segments.splice(index + 1)) await this.removeFile(later);
       if (truncateAt === first.segment.start && this.segments.length > 1) {
         this.segments.pop();
-        await (await first.segment.file).close();
-        await this.fs.unlink(join(this.dir, segmentFileName(first.segment.start)));
+        await this.removeFile(first.segment);
       } else {
         await (await first.segment.file).truncate(truncateAt - first.segment.start);
         first.segment.end = truncateAt;
@@ -405,16 +410,12 @@ export class SegmentLog {
     const segment = this.segments.find((s) => s.start === segmentStart);
     if (segment === undefined) return;
     const file = await segment.file;
-    const header = Buffer.alloc(RECORD_HEADER_BYTES);
-    let at = segment.start;
     const end = Math.min(segment.end, this.applied);
-    while (at < end) {
-      if ((await file.read(header, 0, RECORD_HEADER_BYTES, at - segment.start)) < RECORD_HEADER_BYTES) return;
-      const decoded = decodeRecordHeader(header, this.volumeId, this.blockSize);
-      if (decoded === null) return;
-      const next = at + RECORD_HEADER_BYTES + decoded.dataLength;
-      yield { header: decoded, offset: at, dataOffset: at + RECORD_HEADER_BYTES, end: next };
-      at = next;
+    for (let at = segment.start; at < end; ) {
+      const record = await this.readRecordHeader(file, segment, at, end);
+      if (record === null) return;
+      yield record;
+      at = record.end;
     }
   }
 
@@ -437,8 +438,7 @@ export class SegmentLog {
     if (index < 0 || index === this.segments.length - 1) return 0;
     while ((this.readers.get(start) ?? 0) > 0) await new Promise((r) => setTimeout(r, 1));
     const [segment] = this.segments.splice(index, 1);
-    await (await segment!.file).close();
-    await this.fs.unlink(join(this.dir, segmentFileName(start)));
+    await this.removeFile(segment!);
     return segment!.end - segment!.start;
   }
 
