@@ -12,6 +12,7 @@ import { startGateway } from '../helpers/gateway-process.js';
 import { TestInitiator, read16, write16 } from '../helpers/initiator.js';
 import { S3RVER_CREDENTIALS, S3rverEndpoint } from '../helpers/s3rver.js';
 import { volumeFromObjects } from '../helpers/volume-from-objects.js';
+import { pattern } from '../helpers/pattern.js';
 
 /** A copy: the SDK marks the credentials object it was given (an extra `$source` key). */
 const S3_KEYS = { accessKeyId: S3RVER_CREDENTIALS.accessKeyId, secretAccessKey: S3RVER_CREDENTIALS.secretAccessKey };
@@ -27,18 +28,6 @@ const READ_BYTES = 4 * MiB;
 const CONVERGE_TIMEOUT_MS = 180_000;
 /** Long enough for several failed upload attempts and backoffs. */
 const OUTAGE_WRITE_ROUNDS = 3;
-
-function pattern(lengthBytes: number, seed: number): Buffer {
-  const buf = Buffer.alloc(lengthBytes);
-  let x = seed | 1;
-  for (let i = 0; i < lengthBytes; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    buf.writeInt32LE(x | 0, i);
-  }
-  return buf;
-}
 
 const dir = await mkdtemp(join(tmpdir(), 'shelfgate-outage-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -21,6 +21,7 @@ const DEFAULT_CHUNK_SIZE_BYTES = 16 * 1024;
 import { putSnapshot } from '../../src/store/snapshot-catalog.js';
 import { OBJECT_CHUNK_SIZE_BYTES, StorageEngine } from '../../src/store/storage-engine.js';
 import { putVolume, type VolumeRecord } from '../../src/store/volume-catalog.js';
+import { pattern } from '../helpers/pattern.js';
 
 const BLOCK = 512;
 const MiB = 1024 * 1024;
@@ -62,18 +63,6 @@ class CountingObjectStore implements ObjectStore {
   close(): Promise<void> {
     return this.inner.close();
   }
-}
-
-function pattern(lengthBytes: number, seed: number): Buffer {
-  const buf = Buffer.alloc(lengthBytes);
-  let x = seed | 1;
-  for (let i = 0; i < lengthBytes; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    buf.writeInt32LE(x | 0, i);
-  }
-  return buf;
 }
 
 function volumeRecord(id: number, type: 'stored' | 'cached', sizeBytes = VOLUME_BYTES): VolumeRecord {

@@ -23,6 +23,7 @@ import { putVolume, type VolumeRecord } from '../../src/store/volume-catalog.js'
 import { FlakyObjectStore } from '../cloud/flaky-object-store.js';
 import { S3RVER_CREDENTIALS, S3rverEndpoint } from '../helpers/s3rver.js';
 import { volumeFromObjects } from '../helpers/volume-from-objects.js';
+import { pattern } from '../helpers/pattern.js';
 
 const BLOCK = 512;
 const MiB = 1024 * 1024;
@@ -30,18 +31,6 @@ const BLOCKS_PER_OBJECT_CHUNK = OBJECT_CHUNK_SIZE_BYTES / BLOCK;
 const VOLUME_BYTES = 16 * MiB;
 
 const silentLog: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silentLog } as unknown as Logger;
-
-function pattern(lengthBytes: number, seed: number): Buffer {
-  const buf = Buffer.alloc(lengthBytes);
-  let x = seed | 1;
-  for (let i = 0; i < lengthBytes; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    buf.writeInt32LE(x | 0, i);
-  }
-  return buf;
-}
 
 function volumeRecord(type: 'stored' | 'cached'): VolumeRecord {
   return {

@@ -9,6 +9,7 @@ import { openDatabase, type Database } from '../../src/store/database.js';
 import { blockKey } from '../../src/store/keys.js';
 import { SegmentBlockStore, type VolumeStoreContext } from '../../src/store/segment-block-store.js';
 import { putVolume, type VolumeRecord } from '../../src/store/volume-catalog.js';
+import { pattern } from '../helpers/pattern.js';
 
 const BLOCK = 512;
 const MiB = 1024 * 1024;
@@ -25,18 +26,6 @@ export function volumeRecord(sizeBytes: number, id = 1): VolumeRecord {
     serial: 'vol-0000000' + id,
     naaId: '5a2c0de000000000',
   };
-}
-
-function pattern(lengthBytes: number, seed: number): Buffer {
-  const buf = Buffer.alloc(lengthBytes);
-  let x = seed | 1;
-  for (let i = 0; i < lengthBytes; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    buf.writeInt32LE(x | 0, i);
-  }
-  return buf;
 }
 
 interface Rig {
