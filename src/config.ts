@@ -370,6 +370,7 @@ export function resolveConfig(raw: unknown, overrides: ConfigOverrides, env: Nod
   if (logFormat !== undefined) section('log').format = logFormat;
   if (overrides.volumes !== undefined && overrides.volumes.length > 0) {
     const volumes = Array.isArray(doc.volumes) ? (doc.volumes as unknown[]) : [];
+    const flagged = new Set<string>();
     for (const flag of overrides.volumes) {
       const colon = flag.lastIndexOf(':');
       if (colon <= 0 || colon === flag.length - 1) {
@@ -377,6 +378,10 @@ export function resolveConfig(raw: unknown, overrides: ConfigOverrides, env: Nod
       }
       const name = flag.slice(0, colon);
       const size = flag.slice(colon + 1);
+      if (flagged.has(name)) {
+        throw new ConfigError([`config error: --volume ${JSON.stringify(flag)}: volume "${name}" is given twice; pass each volume once`]);
+      }
+      flagged.add(name);
       const existing = volumes.find(
         (v): v is Record<string, unknown> => typeof v === 'object' && v !== null && (v as { name?: unknown }).name === name,
       );
@@ -418,6 +423,12 @@ function applyTapeOverrides(overrides: ConfigOverrides, library: Record<string, 
 
 function parseConfigText(file: string, text: string): unknown {
   const ext = extname(file).toLowerCase();
+  if (!['.json', '.yaml', '.yml'].includes(ext)) {
+    throw new ConfigError([`config error: ${file}: unknown extension "${ext}"; name the file .yaml, .yml or .json`]);
+  }
+  if (text.trim() === '') {
+    throw new ConfigError([`config error: ${file} is empty; write a configuration (docs/configuration.md) or leave out --config`]);
+  }
   try {
     // JSON is YAML too, but JSON.parse gives better messages for .json files.
     return ext === '.json' ? JSON.parse(text) : parseYaml(text);

@@ -1,6 +1,7 @@
 // Wires the object graph (the only place that does): Level database -> volume block stores ->
 // disk logical units -> iSCSI targets and portal; the admin API beside them.
 
+import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { createDiskLogicalUnit } from '../iscsi/scsi/disk.js';
 import type { TargetRegistry } from '../iscsi/device.js';
@@ -143,7 +144,9 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
     });
     let graceMs = 0;
     cleanups.push(() => server.close({ graceMs }));
-    const iscsi = await listenOrExplain('iSCSI', '--iscsi-listen', config.iscsi.listen, (a) => server.listen(a.host, a.port));
+    const iscsi = await listenOrExplain('iSCSI', '--iscsi-listen', config.iscsi.listen, [config.api.listen.port], (a) =>
+      server.listen(a.host, a.port),
+    );
 
     const volumeService = new VolumeService({
       db,
@@ -177,7 +180,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
       log: log.child({ component: 'api' }),
     });
     cleanups.push(() => app.close());
-    const api = await listenOrExplain('API', '--api-listen', config.api.listen, async (a) => {
+    const api = await listenOrExplain('API', '--api-listen', config.api.listen, [iscsi.port], async (a) => {
       await app.listen({ host: a.host, port: a.port });
       const address = app.server.address();
       return typeof address === 'object' && address !== null ? { host: address.address, port: address.port } : a;
@@ -262,15 +265,18 @@ async function listenOrExplain(
   what: string,
   flag: string,
   address: ListenAddress,
+  otherListeners: number[],
   listen: (address: ListenAddress) => Promise<ListenAddress>,
 ): Promise<ListenAddress> {
   try {
     return await listen(address);
   } catch (err) {
     const code = (err as { code?: string }).code;
-    const suggestion = formatListenAddress({ host: address.host, port: address.port + 1 });
     if (code === 'EADDRINUSE') {
-      throw new GatewayError('GW_LISTEN_FAILED', `${what} port ${address.port} is in use; pass ${flag} ${suggestion}`, {
+      const free = await findFreePort(address.host, address.port + 1, [address.port, ...otherListeners]);
+      const suggestion = formatListenAddress({ host: address.host, port: free });
+      const hint = free === 0 ? ' (port 0: any free port)' : '';
+      throw new GatewayError('GW_LISTEN_FAILED', `${what} port ${address.port} is in use; pass ${flag} ${suggestion}${hint}`, {
         cause: err,
       });
     }
@@ -291,6 +297,21 @@ async function listenOrExplain(
     }
     throw err;
   }
+}
+
+/** The first port from `from` on (at most 100 tried) that is free now on `host` and not one of
+ *  `avoid` (the gateway's other listener), or 0 (any free port) when none is. */
+async function findFreePort(host: string, from: number, avoid: number[]): Promise<number> {
+  for (let port = from; port < Math.min(from + 100, 65536); port++) {
+    if (avoid.includes(port)) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, host, () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  return 0;
 }
 
 /** "127.0.0.1:3260", "[::1]:3260" */

@@ -120,6 +120,16 @@ t.test('Cli.Commands: tapes, volumes and status against a running gateway', asyn
   t.match(status.stdout, new RegExp(`iSCSI +127\\.0\\.0\\.1:${gateway.iscsiPort}`));
   t.match(status.stdout, /library +AWS-Gateway-VTL, 2\/8 slots full, 0\/2 I\/E, 0\/10 drives loaded/);
   t.match(status.stdout, /sessions +0/);
-  const statusJson = JSON.parse((await runCli(['status', '--json', ...api], env)).stdout) as { gateway: { volumeCount: number } };
+  const statusJson = JSON.parse((await runCli(['status', '--json', ...api], env)).stdout) as {
+    gateway: { volumeCount: number };
+    library: { elements?: unknown[]; elementCounts: Record<string, { total: number; full: number }> };
+  };
   t.equal(statusJson.gateway.volumeCount, 1);
+  t.notOk('elements' in statusJson.library, 'no element list unless asked');
+  t.same(statusJson.library.elementCounts.storage, { total: 8, full: 2 }, 'storage slots counted');
+  t.same(statusJson.library.elementCounts['import-export'], { total: 2, full: 0 });
+  const everything = JSON.parse((await runCli(['status', '--json', '--elements', ...api], env)).stdout) as {
+    library: { elements: Array<{ type: string }> };
+  };
+  t.equal(everything.library.elements.filter((e) => e.type === 'storage').length, 8, '--elements lists them');
 });

@@ -124,7 +124,18 @@ t.test('Cli.PortInUse: the error says which flag to pass', async (t) => {
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()));
   t.teardown(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
   const port = (blocker.address() as net.AddressInfo).port;
-  const r = await runCli(['start', '--data-dir', dir, '--iscsi-listen', `127.0.0.1:${port}`, '--api-listen', '127.0.0.1:0']);
+  // The API is told to use the next port: the hint must not suggest it, nor any port in use.
+  const r = await runCli(['start', '--data-dir', dir, '--iscsi-listen', `127.0.0.1:${port}`, '--api-listen', `127.0.0.1:${port + 1}`]);
   t.equal(r.code, 1);
-  t.match(r.stderr, `iSCSI port ${port} is in use; pass --iscsi-listen 127.0.0.1:${port + 1}`);
+  const hint = new RegExp(`iSCSI port ${port} is in use; pass --iscsi-listen 127\\.0\\.0\\.1:(\\d+)`).exec(r.stderr);
+  t.ok(hint, r.stderr);
+  const suggested = Number(hint?.[1]);
+  t.not(suggested, port + 1, 'not the API port');
+  const probe = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen(suggested, '127.0.0.1', () => resolve());
+  });
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  t.pass(`the suggested port ${suggested} is free`);
 });

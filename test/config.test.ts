@@ -44,7 +44,7 @@ t.test('Config.Defaults', async (t) => {
     cache: { sizeBytes: 16 * 2 ** 30 },
     uploadBuffer: { sizeBytes: 8 * 2 ** 30, holdMs: 5000 },
   });
-  t.same(resolveConfig(null, {}).volumes, [], 'an empty YAML file is an empty configuration');
+  t.same(resolveConfig(null, {}).volumes, [], 'a null document is an empty configuration');
 });
 
 t.test('Config.TapeLibrary: changer type, slots, tapes and flags', async (t) => {
@@ -246,6 +246,9 @@ t.test('Config.Overrides: flags win over the file', async (t) => {
   ]);
   t.same(errors({}, { volumes: ['nosize'] }), ['config error: --volume "nosize": expected NAME:SIZE, e.g. vol1:100GiB']);
   t.same(errors({}, { volumes: ['v:1MiB'] }), ['config error: volumes[0].size: must be at least 1GiB (got "1MiB")']);
+  t.same(errors({}, { volumes: ['v:1GiB', 'v:2GiB'] }), [
+    'config error: --volume "v:2GiB": volume "v" is given twice; pass each volume once',
+  ]);
   t.equal(resolveConfig({}, {}, { SHELFGATE_LOG_LEVEL: 'debug' }).log.level, 'debug', 'environment sets the level');
   t.equal(resolveConfig({}, { logLevel: 'warn' }, { SHELFGATE_LOG_LEVEL: 'debug' }).log.level, 'warn', 'flag beats env');
 });
@@ -265,6 +268,12 @@ t.test('Config.Files: YAML and JSON', async (t) => {
 
   await writeFile(jsonFile, '{ "volumes": [ }');
   await t.rejects(loadConfig({ file: jsonFile }), { name: 'ConfigError', message: /is not valid JSON/ });
+  const empty = join(dir, 'empty.yaml');
+  await writeFile(empty, '\n  \n');
+  await t.rejects(loadConfig({ file: empty }), { name: 'ConfigError', message: /empty\.yaml is empty/ });
+  const unknown = join(dir, 'shelfgate.conf');
+  await writeFile(unknown, 'gateway:\n  name: office\n');
+  await t.rejects(loadConfig({ file: unknown }), { name: 'ConfigError', message: /unknown extension "\.conf"/ });
   await t.rejects(loadConfig({ file: join(dir, 'missing.yaml') }), {
     name: 'ConfigError',
     message: /cannot read .*missing\.yaml/,

@@ -1,9 +1,9 @@
 // The gateway's one Level database at `<dataDir>/db`, with binary keys and values (keys.ts), and
 // the group committer every durable write goes through.
 
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
+import { ensureDataDirectory, ensureWritable } from './data-dir.js';
 import { GroupCommit } from './group-commit.js';
 import { StoreError } from './store-error.js';
 
@@ -33,11 +33,9 @@ const LEVEL_OPTIONS = {
 /** Opens (creating if needed) the database of the gateway whose data directory is `dataDir`. */
 export async function openDatabase(dataDir: string): Promise<Database> {
   const location = join(dataDir, 'db');
-  try {
-    await mkdir(location, { recursive: true });
-  } catch (err) {
-    throw new StoreError('STORE_OPEN_FAILED', `cannot create data directory ${location}: ${String(err)}`, { cause: err });
-  }
+  await ensureDataDirectory(dataDir);
+  await ensureDataDirectory(location);
+  await ensureWritable(location, dataDir);
   const level: LevelDb = new Level<Buffer, Buffer>(location, LEVEL_OPTIONS);
   try {
     await level.open();

@@ -26,6 +26,7 @@ const STATUS_HELP = `Usage: shelfgate status [options]
 
 The gateway (id, ARN, iSCSI portal), its sessions and, when enabled, its tape library.
 
+  --elements       with --json: list every library element (default: counts per element type)
 ${COMMON_OPTIONS_HELP}`;
 
 const HELP: Record<string, string> = { tapes: TAPES_HELP, volumes: VOLUMES_HELP, snapshots: SNAPSHOTS_HELP, status: STATUS_HELP };
@@ -53,7 +54,7 @@ const COMMAND_OPTIONS: Record<string, ParseArgsConfig['options']> = {
   },
   volumes: { size: { type: 'string' }, type: { type: 'string' } },
   snapshots: { description: { type: 'string' }, wait: { type: 'boolean' } },
-  status: {},
+  status: { elements: { type: 'boolean' } },
 };
 
 export function isAdminCommand(command: string): boolean {

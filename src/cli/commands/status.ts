@@ -44,7 +44,9 @@ export async function statusCommand(ctx: CommandContext): Promise<void> {
     if (!(err instanceof CliError && /no tape library/.test(err.message))) throw err;
   }
   if (ctx.json) {
-    ctx.print(`${JSON.stringify({ gateway, sessions, ...(library !== undefined ? { library } : {}) }, null, 2)}\n`);
+    // A library has thousands of elements: counts unless --elements asks for the list.
+    const shown = library === undefined || ctx.values.elements === true ? library : summarizeElements(library);
+    ctx.print(`${JSON.stringify({ gateway, sessions, ...(shown !== undefined ? { library: shown } : {}) }, null, 2)}\n`);
     return;
   }
   let text =
@@ -68,4 +70,16 @@ export async function statusCommand(ctx: CommandContext): Promise<void> {
     );
   }
   ctx.print(text);
+}
+
+/** The library with `elements` replaced by `elementCounts`: { storage: { total, full }, … }. */
+function summarizeElements(library: Library): Omit<Library, 'elements'> & { elementCounts: Record<string, { total: number; full: number }> } {
+  const { elements, ...rest } = library;
+  const elementCounts: Record<string, { total: number; full: number }> = {};
+  for (const element of elements) {
+    const count = (elementCounts[element.type] ??= { total: 0, full: 0 });
+    count.total++;
+    if (element.full) count.full++;
+  }
+  return { ...rest, elementCounts };
 }
