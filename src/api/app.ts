@@ -12,6 +12,7 @@ import type { AdminDeps } from './admin-deps.js';
 import type { StoreHealth } from '../store/store-health.js';
 import { storageGatewayOperations } from './aws/operations.js';
 import { registerAwsEndpoint } from './aws/router.js';
+import { registerFrameworkErrors } from './framework-errors.js';
 import { registerMetrics } from './metrics.js';
 import { openApiDocument } from './rest/openapi.js';
 import { registerRestRoutes, restRoutes } from './rest/routes.js';
@@ -36,6 +37,7 @@ export interface AppDeps {
 
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({ logger: false });
+  registerFrameworkErrors(app);
   app.get('/health', async () => {
     const conditions = deps.storeHealth?.conditions() ?? [];
     return {

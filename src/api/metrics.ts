@@ -96,7 +96,7 @@ export async function renderMetrics(deps: AdminDeps): Promise<string> {
 
 async function tapeFamilies(tapes: NonNullable<AdminDeps['tapes']>): Promise<Family[]> {
   const byStatus = new Map<string, number>(Object.values(TapeStatus).map((status) => [status, 0]));
-  for (const tape of await tapes.service.listTapes()) byStatus.set(tape.status, (byStatus.get(tape.status) ?? 0) + 1);
+  for (const [status, count] of tapes.service.countByStatus()) byStatus.set(status, count);
   const drives = tapes.driveCounters.slice(0, DRIVE_COUNT).map((counters, i) => ({ drive: String(i + 1).padStart(2, '0'), counters }));
   const perDrive = (name: string, help: string, value: (c: (typeof drives)[number]['counters']) => number): Family => ({
     name,

@@ -151,6 +151,13 @@ export class TapeService {
     return out;
   }
 
+  /** How many tapes are in each status, DELETED records included (barcodes are never reused). */
+  countByStatus(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const r of this.#catalog.list()) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+    return counts;
+  }
+
   async describeTape(barcode: string): Promise<TapeInfo> {
     const record = this.#catalog.get(barcode);
     if (!record) throw new GatewayError('GW_TAPE_NOT_FOUND', `no tape ${barcode}`);

@@ -31,7 +31,11 @@ import { runTool } from '../helpers/libiscsi.js';
 const IQN_PREFIX = 'iqn.2026-11.dev.shelfgate:shelfgate-';
 const INITIATOR = 'iqn.2026-11.dev.shelfgate:test-initiator';
 
-function client(gateway: AdminGateway, credentials = TEST_ACCESS_KEY, region = TEST_REGION): StorageGatewayClient {
+function client(
+  gateway: AdminGateway,
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } = TEST_ACCESS_KEY,
+  region = TEST_REGION,
+): StorageGatewayClient {
   return new StorageGatewayClient({ endpoint: gateway.endpoint, region, credentials, maxAttempts: 1 });
 }
 
@@ -102,6 +106,39 @@ t.test('Auth.Unsigned and raw protocol errors', async (t) => {
   });
   t.equal(stale.statusCode, 403);
   t.match(stale.json(), { __type: 'InvalidSignatureException', message: /^Signature expired/ });
+});
+
+t.test('Auth.SessionToken: a security token is refused as AWS refuses an invalid one', async (t) => {
+  const gateway = await startAdminGateway(t);
+  const withToken = client(gateway, { ...TEST_ACCESS_KEY, sessionToken: 'FwoGZXIvYXdzEBogus//token' });
+  await t.rejects(withToken.send(new ListGatewaysCommand({})), {
+    name: 'UnrecognizedClientException',
+    message: 'The security token included in the request is invalid.',
+    $metadata: { httpStatusCode: 403 },
+  });
+});
+
+t.test('Protocol.RequestIdAndFrameworkErrors: RequestId on every answer, AWS error shapes from fastify too', async (t) => {
+  const gateway = await startAdminGateway(t);
+  const list = await client(gateway).send(new ListGatewaysCommand({}));
+  t.match(list.$metadata.requestId, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'the SDK reads x-amzn-RequestId');
+  const headers = { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'StorageGateway_20130630.ListGateways' };
+  // fastify's default body limit is 1 MiB: the answer comes before any handler runs.
+  const huge = await fetch(`${gateway.endpoint}/`, { method: 'POST', headers, body: 'x'.repeat(2 * 1024 * 1024) });
+  t.equal(huge.status, 413);
+  t.equal(huge.headers.get('x-amzn-errortype'), 'RequestEntityTooLargeException');
+  t.ok(huge.headers.get('x-amzn-requestid'), 'x-amzn-RequestId on an error too');
+  t.match(await huge.json(), { __type: 'RequestEntityTooLargeException', message: /body/i });
+  const wrongType = await fetch(`${gateway.endpoint}/`, { method: 'POST', headers: { ...headers, 'content-type': 'text/csv' }, body: 'a,b' });
+  t.equal(wrongType.status, 415);
+  t.match(await wrongType.json(), { __type: 'SerializationException' });
+  // The REST side keeps its own shape for what fastify answers.
+  const missing = await fetch(`${gateway.endpoint}/v1/no-such-thing`);
+  t.equal(missing.status, 404);
+  t.same(await missing.json(), { error: { code: 'NOT_FOUND', message: 'no route GET /v1/no-such-thing; see /docs for the REST API' } });
+  const badJson = await fetch(`${gateway.endpoint}/v1/volumes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":' });
+  t.equal(badJson.status, 400);
+  t.match(await badJson.json(), { error: { code: 'INVALID_REQUEST', message: /JSON/ } });
 });
 
 t.test('Operation.Unknown: 400 UnknownOperationException', async (t) => {

@@ -52,4 +52,14 @@ t.test('Metrics.TapeDrive.CountersMove: load, write, rewind, read', async (t) =>
   t.match(library2.json().drives[0], { barcode: tape!.barcode, writeBytes: 2 * RECORD_BYTES, readBytes: RECORD_BYTES });
   const described = await gateway.app.inject({ method: 'GET', url: `/v1/tapes/${tape!.barcode}` });
   t.match(described.json(), { usedBytes: 2 * RECORD_BYTES, element: { type: 'data-transfer' } });
+
+  const other = (created.json() as { tapes: Array<{ barcode: string }> }).tapes[1]!;
+  t.equal((await gateway.app.inject({ method: 'DELETE', url: `/v1/tapes/${other.barcode}` })).statusCode, 204);
+  const deleted = await scrape();
+  t.equal(sample(deleted, 'shelfgate_tapes', { status: 'DELETED' }), 1, 'a deleted tape is counted as DELETED');
+  t.equal(
+    sample(deleted, 'shelfgate_tapes', { status: 'AVAILABLE' }),
+    sample(after, 'shelfgate_tapes', { status: 'AVAILABLE' })! - 1,
+    'and no longer as AVAILABLE',
+  );
 });

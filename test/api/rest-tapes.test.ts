@@ -40,6 +40,9 @@ t.test('Rest.Tapes.Invalid: the message names the field', async (t) => {
     [{ prefix: 'AB', count: 1, sizeBytes: 100 * GIB + 1 }, /sizeBytes: must be a whole number of GiB/],
     [{ barcode: 'x' }, /barcode: must be 5 to 16 characters/],
     [{ barcode: 'ABCDE', poolId: 'pool-00000000' }, /poolId: no tape pool/],
+    // Matches neither form of the body (a union): the message names the field of the form meant.
+    [{ prefix: 'AB', count: 'two' }, /^count: .*expected number/],
+    [{ barcode: 'ABCDE', worm: 'yes' }, /^worm: .*expected boolean/],
   ];
   for (const [payload, message] of cases) {
     const res = await app.inject({ method: 'POST', url: '/v1/tapes', payload: payload as Record<string, unknown> });

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AwsApiError, invalidGatewayRequest, toAwsApiError } from './aws-error.js';
 import { verifySigV4, type AccessKey } from './sigv4.js';
+import { flattenUnionIssues } from '../union-issues.js';
 
 export const TARGET_PREFIX = 'StorageGateway_20130630.';
 export const AWS_JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
@@ -72,8 +73,9 @@ export function registerAwsEndpoint(app: FastifyInstance, opts: AwsEndpointOptio
 
 /** "VolumeARN: must be at least 50 characters; Limit: …" as InvalidParameters. */
 function validationError(error: z.ZodError): AwsApiError {
-  const messages = error.issues.map(formatAwsIssue);
-  const first = error.issues[0];
+  const issues = flattenUnionIssues(error.issues);
+  const messages = issues.map(formatAwsIssue);
+  const first = issues[0];
   return invalidGatewayRequest(
     'InvalidParameters',
     `${messages.length} validation error${messages.length > 1 ? 's' : ''} detected: ${messages.join('; ')}`,

@@ -56,6 +56,11 @@ export function verifySigV4(req: SignedRequest, opts: SigV4Options): { accessKey
   if (scopeParts.length !== 5 || scopeParts[4] !== 'aws4_request') {
     throw new AwsApiError(400, 'IncompleteSignatureException', `Credential must be <key>/<date>/<region>/<service>/aws4_request`);
   }
+  // shelfgate has only long-term access keys: a session token (temporary credentials from STS) can
+  // name nothing it knows, so it is refused as AWS refuses an invalid one.
+  if (header(req, 'x-amz-security-token') !== undefined) {
+    throw new AwsApiError(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
+  }
   const [accessKeyId, scopeDate, scopeRegion, scopeService] = scopeParts;
   const key = opts.keys.find((k) => k.accessKeyId === accessKeyId);
   if (key === undefined) {

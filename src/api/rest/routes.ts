@@ -13,6 +13,7 @@ import { GatewayArns } from '../aws/arn.js';
 import * as schema from './schemas.js';
 import { snapshotRoutes } from './snapshot-routes.js';
 import { tapeRoutes } from './tape-routes.js';
+import { flattenUnionIssues } from '../union-issues.js';
 
 export interface RestRoute {
   method: 'GET' | 'POST' | 'DELETE';
@@ -202,7 +203,7 @@ function checkBearer(req: FastifyRequest, token: string | undefined): void {
 function parseOrThrow(zodSchema: z.ZodType, value: unknown, where: string): unknown {
   const parsed = zodSchema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const message = parsed.error.issues
+  const message = flattenUnionIssues(parsed.error.issues)
     .map((issue) => {
       const path = issue.path.map(String).join('.');
       if (issue.code === 'unrecognized_keys') return `${issue.keys.join(', ')}: unknown field`;
