@@ -559,7 +559,8 @@ export class Connection implements SessionConnection, LoginHost {
     let res: ReturnType<typeof residual>;
     if (cmd.write && !cmd.read) {
       const unused = Math.min(response.dataOutResidual ?? 0, edtl);
-      const missing = response.dataOutOverflow ?? 0;
+      // The Residual Count field is 32 bits (RFC 7143 11.4.5.1): a larger shortfall saturates.
+      const missing = Math.min(response.dataOutOverflow ?? 0, 0xffff_ffff);
       res = missing > 0
         ? { overflow: true, underflow: false, residualCount: missing }
         : { overflow: false, underflow: unused > 0, residualCount: unused };

@@ -280,6 +280,12 @@ export type FabricAnswer = { dataIn: Buffer } | { sense: Buffer };
 
 /** SPC-4 6.33 REPORT LUNS from the target's LUN map (SAM-5 4.7 addressing). */
 export function spcReportLuns(cdb: Buffer, luns: Iterable<number>): FabricAnswer {
+  // SPC-4 6.33 table 284: bytes 1, 3-5 and 10 are reserved; nothing of the CONTROL byte (11) is
+  // supported (no ACA, no linked commands). A bit set there is INVALID FIELD IN CDB at that bit.
+  for (const byte of [1, 3, 4, 5, 10, 11]) {
+    const stray = cdb[byte] ?? 0;
+    if (stray !== 0) return { sense: buildFixedSense(Sense.INVALID_FIELD_IN_CDB, { fieldPointer: byte, bitPointer: 31 - Math.clz32(stray) }) };
+  }
   const selectReport = cdb[2]!;
   const allocationLength = cdb.readUInt32BE(6);
   if (allocationLength < 16) return { sense: buildFixedSense(Sense.INVALID_FIELD_IN_CDB, { fieldPointer: 6 }) };

@@ -237,7 +237,23 @@ export const configSchema = z.strictObject({
         .array(z.strictObject({ accessKeyId: z.string().min(1, 'must not be empty'), secretAccessKey: z.string().min(1, 'must not be empty') }))
         .optional()
         .describe('SigV4 keys the AWS-compatible endpoint (POST /) accepts; none = it refuses every request'),
-      token: z.string().min(16, 'must be at least 16 characters').optional().describe('bearer token the REST API (/v1/*) requires'),
+      token: z
+        .string()
+        .min(16, 'must be at least 16 characters')
+        .optional()
+        .describe('bearer token the API requires; default: generated on the first start and kept in <dataDir>/api-token'),
+      auth: z
+        .enum(['token', 'none'])
+        .default('token')
+        .describe('token (the default): /v1/*, /metrics and /docs need the bearer token; none: no authentication (trusted networks only)'),
+      allowedHosts: z
+        .array(z.string().min(1, 'must not be empty'))
+        .default([])
+        .describe('Host header names accepted besides the listen address, localhost and this machine\'s addresses (DNS rebinding)'),
+      public: z
+        .array(z.enum(['metrics', 'docs']))
+        .default([])
+        .describe('endpoints served without the token: "metrics" (/metrics), "docs" (/docs, /docs/openapi.json)'),
     })
     .prefault({}),
   log: z

@@ -6,7 +6,9 @@ import type { FastifyInstance } from 'fastify';
 import { createDiskLogicalUnit } from '../iscsi/scsi/disk.js';
 import type { TargetRegistry } from '../iscsi/device.js';
 import { IscsiServer } from '../iscsi/server.js';
+import { ensureApiToken } from './api/api-token.js';
 import { buildApp } from './api/app.js';
+import { apiHostNames } from './api/host-check.js';
 import { softwareVersion } from './api/software-version.js';
 import type { Config, ListenAddress } from './config.js';
 import { GatewayError } from './gateway/gateway-error.js';
@@ -28,6 +30,7 @@ import { storedChangerType } from './gateway/vtl-device-type.js';
 import type { GatewayLogger } from './log.js';
 import { openDatabase, type Database } from './store/database.js';
 import type { VolumeStoreContext } from './store/segment-block-store.js';
+import { makeDataDirPrivate } from './store/private-files.js';
 import { SpaceGuard } from './store/space-guard.js';
 import { StoreHealth } from './store/store-health.js';
 import { join } from 'node:path';
@@ -54,6 +57,9 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
     cleanups.length = 0;
   };
   try {
+    // docs/security.md: the data dir 0700 and its files 0600, before anything in it is opened.
+    await makeDataDirPrivate(config.dataDir, log);
+    const apiToken = await resolveApiToken(config, log);
     const db: Database = await openDatabase(config.dataDir);
     cleanups.push(() => db.close());
     log.info('database open', { location: db.location });
@@ -159,9 +165,9 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
       log,
     });
     const app: FastifyInstance = buildApp({
-      volumes: () => registry.volumes(),
       storeHealth,
-      sessions: () => server.sessionsInfo(),
+      allowedHosts: apiHostNames(config.api.listen.host, config.api.allowedHosts),
+      publicEndpoints: config.api.public,
       admin: {
         volumes: volumeService,
         settings,
@@ -169,7 +175,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
         region: config.gateway.region ?? 'us-east-1',
         accountId: config.gateway.accountId ?? '000000000000',
         accessKeys: config.api.accessKeys ?? [],
-        ...(config.api.token !== undefined ? { token: config.api.token } : {}),
+        ...(apiToken !== undefined ? { token: apiToken } : {}),
         iscsiPortal: () => iscsi,
         softwareVersion: softwareVersion(),
         ...(tapeAdmin !== undefined ? { tapes: tapeAdmin } : {}),
@@ -201,6 +207,22 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
     await cleanUp();
     throw err;
   }
+}
+
+/** The admin API's token (docs/security.md): api.token, else the one kept in the data dir
+ *  (generated and printed once on the first start); undefined when api.auth is none. */
+async function resolveApiToken(config: Config, log: GatewayLogger): Promise<string | undefined> {
+  if (config.api.auth === 'none') {
+    log.warn('api.auth is none: the admin API (/v1, POST /, /metrics, /docs) accepts requests without a token; use this only on a trusted network');
+    return undefined;
+  }
+  if (config.api.token !== undefined) return config.api.token;
+  const { token, generated, path } = await ensureApiToken(config.dataDir);
+  if (generated) {
+    // Printed this once; later: `shelfgate status --show-token` on this machine.
+    log.info('API token generated (shown once; later: shelfgate status --show-token)', { token, file: path });
+  }
+  return token;
 }
 
 /** The tape library's targets; on the first start (empty tape catalog) the configured tapes are

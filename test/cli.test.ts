@@ -1,11 +1,11 @@
 // The `shelfgate` command as users run it: the built CLI (run `npx tsc -p .` first).
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { cliPath, repoRoot, startGateway } from './helpers/gateway-process.js';
+import { cliPath, repoRoot, startGateway, type GatewayProcess } from './helpers/gateway-process.js';
 
 interface Exit {
   code: number | null;
@@ -31,15 +31,17 @@ async function tempDir(t: Test): Promise<string> {
   return dir;
 }
 
-interface Health {
-  status: string;
-  volumes: Array<{ name: string; sizeBytes: number; serial: string; targetName: string }>;
-  sessions: unknown[];
+interface Volume {
+  name: string;
+  sizeBytes: number;
+  volumeId: string;
+  targetName: string;
 }
 
-async function health(apiPort: number): Promise<Health> {
-  const res = await fetch(`http://127.0.0.1:${apiPort}/health`);
-  return (await res.json()) as Health;
+/** The served volumes, through the REST API with the token the gateway keeps in its data dir. */
+async function volumes(gw: GatewayProcess): Promise<Volume[]> {
+  const res = await gw.apiFetch('/v1/volumes');
+  return ((await res.json()) as { volumes: Volume[] }).volumes;
 }
 
 t.test('Cli.Version', async (t) => {
@@ -81,30 +83,84 @@ t.test('Cli.StartStop: ready line, /health, SIGTERM exits 0', async (t) => {
   const gw = await startGateway({ volumes: ['vol1:2GiB', 'vol2:1GiB'] });
   t.teardown(() => gw.dispose());
   t.ok(gw.iscsiPort > 0 && gw.apiPort > 0, 'ports resolved');
-  const h = await health(gw.apiPort);
-  t.equal(h.status, 'ok');
+  const health = await fetch(`http://127.0.0.1:${gw.apiPort}/health`);
+  t.same(await health.json(), { status: 'ok' }, '/health: open, status only');
   t.same(
-    h.volumes.map((v) => [v.name, v.sizeBytes, v.targetName]),
+    (await volumes(gw)).map((v) => [v.name, v.sizeBytes, v.targetName]),
     [
       ['vol1', 2 ** 31, 'iqn.2026-11.dev.shelfgate:shelfgate-vol1'],
       ['vol2', 2 ** 30, 'iqn.2026-11.dev.shelfgate:shelfgate-vol2'],
     ],
   );
-  t.same(h.sessions, []);
+  t.same(await (await gw.apiFetch('/v1/sessions')).json(), { sessions: [] });
   t.equal(await gw.stop(), 0);
+});
+
+t.test('Cli.Security: token generated once and required, files private, status --show-token', async (t) => {
+  const dataDir = await tempDir(t);
+  // A data dir left readable by others (the issue's row: 0755, files 0644) is fixed at start.
+  await chmod(dataDir, 0o755);
+  await writeFile(join(dataDir, 'left-over'), 'x', { mode: 0o644 });
+  await chmod(join(dataDir, 'left-over'), 0o644);
+  const gw = await startGateway({ dataDir, volumes: ['vol1:1GiB'] });
+  t.teardown(() => gw.dispose());
+  const token = await gw.apiToken();
+  t.match(token, /^[A-Za-z0-9_-]{43}$/, '256-bit base64url token');
+  t.equal(gw.stderr().split(token).length - 1, 1, 'the token is printed once in the log');
+  t.match(gw.stderr(), /the data directory was readable by other users/, 'a warning names the fix');
+
+  const api = `http://127.0.0.1:${gw.apiPort}`;
+  const create = await fetch(`${api}/v1/volumes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x', size: '1GiB' }) });
+  t.equal(create.status, 401, 'no token: create refused');
+  const del = await fetch(`${api}/v1/volumes/vol1`, { method: 'DELETE' });
+  t.equal(del.status, 401, 'no token: delete refused');
+  t.equal((await fetch(`${api}/metrics`)).status, 401, '/metrics needs the token by default');
+
+  const shown = await runCli(['status', '--show-token', '--data-dir', dataDir]);
+  t.equal(shown.code, 0, shown.stderr);
+  t.equal(shown.stdout, `${token}\n`);
+  const listed = await runCli(['volumes', 'list', '--api', api, '--data-dir', dataDir]);
+  t.equal(listed.code, 0, `the CLI reads the token from the data dir: ${listed.stderr}`);
+  t.match(listed.stdout, /vol1/);
+  const refused = await runCli(['volumes', 'list', '--api', api, '--data-dir', join(dataDir, 'nowhere')]);
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, /requires a token/);
+  t.equal(await gw.stop(), 0);
+
+  // Everything under the data dir: directories 0700, files 0600 (Level's included).
+  const modes: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      const mode = (await stat(path)).mode & 0o777;
+      if (entry.isDirectory()) {
+        if (mode !== 0o700) modes.push(`${path} ${mode.toString(8)}`);
+        await walk(path);
+      } else if (mode !== 0o600) {
+        modes.push(`${path} ${mode.toString(8)}`);
+      }
+    }
+  };
+  t.equal((await stat(dataDir)).mode & 0o777, 0o700, 'data dir 0700');
+  await walk(dataDir);
+  t.same(modes, [], 'every directory 0700, every file 0600');
+
+  await gw.restart();
+  t.equal(await gw.apiToken(), token, 'the same token after a restart');
+  t.equal(gw.stderr().split(token).length - 1, 1, 'not printed again');
 });
 
 t.test('Cli.Restart: identity persists, a volume grows, shrinking is refused', async (t) => {
   const dataDir = await tempDir(t);
   const first = await startGateway({ dataDir, volumes: ['vol1:1GiB'] });
   t.teardown(() => first.dispose());
-  const before = (await health(first.apiPort)).volumes[0];
+  const before = (await volumes(first))[0]!;
   t.equal(await first.stop(), 0);
 
   const grown = await startGateway({ dataDir, volumes: ['vol1:3GiB'] });
   t.teardown(() => grown.dispose());
-  const after = (await health(grown.apiPort)).volumes[0];
-  t.equal(after.serial, before.serial, 'same serial after restart');
+  const after = (await volumes(grown))[0]!;
+  t.equal(after.volumeId, before.volumeId, 'same serial after restart');
   t.equal(after.sizeBytes, 3 * 2 ** 30);
   t.equal(await grown.stop(), 0);
 

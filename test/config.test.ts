@@ -36,7 +36,7 @@ t.test('Config.Defaults', async (t) => {
     gateway: { name: 'shelfgate' },
     dataDir: './shelfgate-data',
     iscsi: { listen: { host: '0.0.0.0', port: 3260 } },
-    api: { listen: { host: '127.0.0.1', port: 8080 } },
+    api: { listen: { host: '127.0.0.1', port: 8080 }, auth: 'token', allowedHosts: [], public: [] },
     log: { level: 'info', format: 'human' },
     volumes: [],
     tapeLibrary: { enabled: true, archive: { type: 'local', retrievalDelayMs: 0 }, changerType: 'AWS-Gateway-VTL', tapes: [] },

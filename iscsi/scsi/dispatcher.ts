@@ -127,6 +127,7 @@ export async function dispatch<D>(lu: ScsiLogicalUnit<D>, req: ScsiRequest): Pro
     }
     if (!entry) throw lookupError;
     if (cdb.length < entry.usage.length) throw invalidFieldInCdb(0);
+    checkCdbBits(entry, cdb);
     lu.reservations.checkAccess(nexus, entry.access, entry.allowedUnderSpc2Reservation ?? false);
     if (entry.needsMedium && !lu.mediumPresent()) throw new SenseError(Sense.MEDIUM_NOT_PRESENT);
     const cmd: unknown = entry.decode(cdb);
@@ -140,6 +141,31 @@ export async function dispatch<D>(lu: ScsiLogicalUnit<D>, req: ScsiRequest): Pro
   } catch (err) {
     return errorResponse(lu, req, err, entry);
   }
+}
+
+/** The CONTROL byte (SAM-5 5.2, the last byte of the CDB): VENDOR SPECIFIC (bits 7-6), reserved
+ *  (5-3), NACA (2), obsolete (1), LINK (0, obsolete in SAM-5). No ACA and no linked commands are
+ *  supported, so every bit must be zero. */
+const SUPPORTED_CONTROL_BITS = 0x00;
+
+/**
+ * SPC-4 4.2.5.1 and 6.35.3: a CDB bit the device server does not examine (clear in the command's
+ * CDB USAGE DATA: a reserved field, an unsupported option) that is set to one is ILLEGAL REQUEST /
+ * INVALID FIELD IN CDB, the sense-key specific field pointing at the left-most offending bit
+ * (SPC-4 4.5.2.4.2). NACA=1 without ACA support is the same error (SAM-5 5.9.1.2, SPC-4 4.2.5.1).
+ * Runs before the command touches the device, so a refused command changes nothing.
+ */
+export function checkCdbBits(entry: Pick<OpEntry<unknown>, 'usage' | 'serviceAction'>, cdb: Buffer): void {
+  const controlByte = entry.usage.length - 1;
+  for (let i = 1; i < controlByte; i++) {
+    let examined = entry.usage[i]!;
+    // The usage data carries the service action value itself where the CDB carries it.
+    if (i === 1 && entry.serviceAction !== undefined) examined |= 0x1f;
+    const stray = cdb[i]! & ~examined;
+    if (stray !== 0) throw invalidFieldInCdb(i, 31 - Math.clz32(stray));
+  }
+  const strayControl = cdb[controlByte]! & ~SUPPORTED_CONTROL_BITS;
+  if (strayControl !== 0) throw invalidFieldInCdb(controlByte, 31 - Math.clz32(strayControl));
 }
 
 interface SenseCarrier {

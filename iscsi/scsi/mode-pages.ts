@@ -86,10 +86,12 @@ export const cachingPage = (cache: { enabled(): boolean; setEnabled(enabled: boo
   };
 };
 
-/** SPC-4 7.5.8 control mode page (0Ah): TST 000b, QUEUE ALGORITHM MODIFIER 1 (unrestricted
- *  reordering), QErr 00b, TAS 1, BUSY TIMEOUT PERIOD unlimited. D_SENSE is changeable. */
+/** SPC-4 7.5.8 control mode page (0Ah), table 440: byte 2 TST 000b (7-5), D_SENSE (2, changeable);
+ *  byte 3 QUEUE ALGORITHM MODIFIER 1h (7-4, unrestricted reordering), QERR 00b (2-1); byte 4
+ *  VS, RAC, UA_INTLCK_CTRL, SWP all 0; byte 5 TAS (bit 6) = 1; bytes 6-7 obsolete; bytes 8-9
+ *  BUSY TIMEOUT PERIOD FFFFh (unlimited); bytes 10-11 EXTENDED SELF-TEST COMPLETION TIME 0. */
 export const controlPage = (): ModePageDefinition =>
-  page(0x0a, [0x00, 0x10, 0x40, 0x00, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00], [0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  page(0x0a, [0x00, 0x10, 0x00, 0x40, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00], [0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 
 /** SPC-4 7.5.13 informational exceptions control mode page (1Ch): DEXCPT set, MRIE 0. */
 export const informationalExceptionsPage = (): ModePageDefinition =>

@@ -296,19 +296,23 @@ export async function sscWrite6(ctx: Ctx, cmd: ReadWrite6Command): Promise<ScsiR
   if (cmd.transferLength === 0) return good();
   const limits = drive.personality.blockLimits;
   const data = ctx.req.dataOut ?? Buffer.alloc(0);
+  if (!cmd.fixed && (cmd.transferLength > limits.maximumBlockLengthBytes || cmd.transferLength < limits.minimumBlockLengthBytes)) {
+    throw invalidFieldInCdb(2);
+  }
+  // SSC-4 6.9: the TRANSFER LENGTH is what the command writes. Data-Out shorter than that (the
+  // initiator's Expected Data Transfer Length does not cover it) is refused before anything is
+  // written: INVALID FIELD IN CDB at TRANSFER LENGTH, and the SCSI Response reports the bytes the
+  // command would have needed as a residual overflow (RFC 7143 11.4.5.1).
+  const neededBytes = cmd.fixed ? cmd.transferLength * fixedBlockLength(drive) : cmd.transferLength;
+  if (data.length < neededBytes) {
+    return { ...ctx.lu.checkCondition(Sense.INVALID_FIELD_IN_CDB, { fieldPointer: 2 }), dataOutOverflow: neededBytes - data.length };
+  }
   let records: Buffer[];
-  let dataOutOverflow = 0;
   if (cmd.fixed) {
     const blockLength = fixedBlockLength(drive);
-    const wholeBlocks = Math.min(cmd.transferLength, Math.floor(data.length / blockLength));
-    dataOutOverflow = cmd.transferLength * blockLength - wholeBlocks * blockLength;
     records = [];
-    for (let i = 0; i < wholeBlocks; i++) records.push(data.subarray(i * blockLength, (i + 1) * blockLength));
+    for (let i = 0; i < cmd.transferLength; i++) records.push(data.subarray(i * blockLength, (i + 1) * blockLength));
   } else {
-    if (cmd.transferLength > limits.maximumBlockLengthBytes || cmd.transferLength < limits.minimumBlockLengthBytes) {
-      throw invalidFieldInCdb(2);
-    }
-    if (data.length < cmd.transferLength) throw invalidFieldInCdb(2);
     records = [data.length === cmd.transferLength ? data : data.subarray(0, cmd.transferLength)];
   }
   requireWritable(medium);
@@ -324,7 +328,7 @@ export async function sscWrite6(ctx: Ctx, cmd: ReadWrite6Command): Promise<ScsiR
   const writtenCount = written === -1 ? settled.length : written;
   for (let i = 0; i < writtenCount; i++) drive.counters.bytesWritten += records[i]!.length;
   const dataOutResidual = Math.max(0, data.length - records.reduce((n, r) => n + r.length, 0));
-  const residualFields = { ...(dataOutResidual > 0 ? { dataOutResidual } : {}), ...(dataOutOverflow > 0 ? { dataOutOverflow } : {}) };
+  const residualFields = dataOutResidual > 0 ? { dataOutResidual } : {};
   if (written !== -1) {
     const failure = (settled[written] as PromiseRejectedResult).reason;
     const notWritten = cmd.fixed ? cmd.transferLength - writtenCount : cmd.transferLength;

@@ -3,7 +3,7 @@
 // by status and per-drive throughput (counted at the drives' media), and — when the storage engine
 // runs — cache, upload-buffer and upload figures. What is not measured is absent, never a fake zero.
 
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import { TapeStatus } from '../gateway/tape-status.js';
 import { DRIVE_COUNT } from '../gateway/vtl-targets.js';
 import type { AdminDeps } from './admin-deps.js';
@@ -141,8 +141,8 @@ function storageFamilies(storage: NonNullable<AdminDeps['storage']>): Family[] {
   ];
 }
 
-export function registerMetrics(app: FastifyInstance, deps: AdminDeps): void {
-  app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await renderMetrics(deps)));
+export function registerMetrics(app: FastifyInstance, deps: AdminDeps, onRequest: onRequestHookHandler): void {
+  app.get('/metrics', { onRequest }, async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await renderMetrics(deps)));
 }
 
 function formatFamily(family: Family): string {

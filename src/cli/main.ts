@@ -130,6 +130,8 @@ async function start(args: string[]): Promise<number> {
   }
 
   const log = createLogger({ level: config.log.level, format: config.log.format });
+  // docs/security.md: every file the gateway creates (Level's included) is private to its user.
+  process.umask(0o077);
   let gateway;
   try {
     gateway = await startGateway(config, log);

@@ -24,7 +24,7 @@ import {
   type VolumeInfo,
 } from '@aws-sdk/client-storage-gateway';
 import t, { type Test } from 'tap';
-import { TEST_ACCESS_KEY, TEST_ACCOUNT, TEST_REGION, startAdminGateway, type AdminGateway } from '../helpers/admin-gateway.js';
+import { TEST_ACCESS_KEY, TEST_ACCOUNT, TEST_API_TOKEN, TEST_REGION, startAdminGateway, type AdminGateway } from '../helpers/admin-gateway.js';
 import { TestInitiator } from '../helpers/initiator.js';
 import { runTool } from '../helpers/libiscsi.js';
 
@@ -86,6 +86,20 @@ t.test('Auth.WrongSignature: refused with 403 InvalidSignatureException', async 
   await t.rejects(unknownKey.send(new ListGatewaysCommand({})), { name: 'UnrecognizedClientException', $metadata: { httpStatusCode: 403 } });
   const otherRegion = client(gateway, TEST_ACCESS_KEY, 'us-west-2');
   await t.rejects(otherRegion.send(new ListGatewaysCommand({})), { name: 'InvalidSignatureException', message: /region/ });
+});
+
+t.test('Auth.ApiToken: SigV4 with access key id shelfgate and the API token as secret key', async (t) => {
+  const gateway = await startAdminGateway(t, { token: TEST_API_TOKEN });
+  const withToken = client(gateway, { accessKeyId: 'shelfgate', secretAccessKey: TEST_API_TOKEN });
+  t.equal((await withToken.send(new ListGatewaysCommand({}))).Gateways?.length, 1, 'accepted');
+  const wrong = client(gateway, { accessKeyId: 'shelfgate', secretAccessKey: 'not-the-api-token-at-all' });
+  await t.rejects(wrong.send(new ListGatewaysCommand({})), { name: 'InvalidSignatureException', $metadata: { httpStatusCode: 403 } });
+  // api.auth none: the token key does not exist; configured keys still work.
+  const open = await startAdminGateway(t, { token: null });
+  await t.rejects(client(open, { accessKeyId: 'shelfgate', secretAccessKey: TEST_API_TOKEN }).send(new ListGatewaysCommand({})), {
+    name: 'UnrecognizedClientException',
+  });
+  t.equal((await client(open).send(new ListGatewaysCommand({}))).Gateways?.length, 1);
 });
 
 t.test('Auth.Unsigned and raw protocol errors', async (t) => {

@@ -17,10 +17,10 @@ function sample(text: string, name: string, labels: Record<string, string>): num
 
 t.test('Metrics.TapeDrive.CountersMove: load, write, rewind, read', async (t) => {
   const gateway = await startAdminGateway(t, { listen: false, tapes: { storageSlots: 4, importExportSlots: 1 } });
-  const created = await gateway.app.inject({ method: 'POST', url: '/v1/tapes', payload: { prefix: 'MET', count: 2 } });
+  const created = await gateway.inject({ method: 'POST', url: '/v1/tapes', payload: { prefix: 'MET', count: 2 } });
   t.equal(created.statusCode, 201);
   const [tape] = (created.json() as { tapes: Array<{ barcode: string; element: { address: number } }> }).tapes;
-  const scrape = async () => (await gateway.app.inject({ method: 'GET', url: '/metrics' })).body;
+  const scrape = async () => (await gateway.inject({ method: 'GET', url: '/metrics' })).body;
 
   const before = await scrape();
   t.equal(sample(before, 'shelfgate_tapes', { status: 'AVAILABLE' }), 2);
@@ -48,13 +48,13 @@ t.test('Metrics.TapeDrive.CountersMove: load, write, rewind, read', async (t) =>
   t.equal(sample(after, 'shelfgate_tape_drive_write_records_total', { drive: '01' }), 2);
   t.equal(sample(after, 'shelfgate_tape_drive_read_bytes_total', { drive: '01' }), RECORD_BYTES);
   t.equal(sample(after, 'shelfgate_tape_drive_write_bytes_total', { drive: '02' }), 0, 'the other drives did not move');
-  const library2 = await gateway.app.inject({ method: 'GET', url: '/v1/library' });
+  const library2 = await gateway.inject({ method: 'GET', url: '/v1/library' });
   t.match(library2.json().drives[0], { barcode: tape!.barcode, writeBytes: 2 * RECORD_BYTES, readBytes: RECORD_BYTES });
-  const described = await gateway.app.inject({ method: 'GET', url: `/v1/tapes/${tape!.barcode}` });
+  const described = await gateway.inject({ method: 'GET', url: `/v1/tapes/${tape!.barcode}` });
   t.match(described.json(), { usedBytes: 2 * RECORD_BYTES, element: { type: 'data-transfer' } });
 
   const other = (created.json() as { tapes: Array<{ barcode: string }> }).tapes[1]!;
-  t.equal((await gateway.app.inject({ method: 'DELETE', url: `/v1/tapes/${other.barcode}` })).statusCode, 204);
+  t.equal((await gateway.inject({ method: 'DELETE', url: `/v1/tapes/${other.barcode}` })).statusCode, 204);
   const deleted = await scrape();
   t.equal(sample(deleted, 'shelfgate_tapes', { status: 'DELETED' }), 1, 'a deleted tape is counted as DELETED');
   t.equal(

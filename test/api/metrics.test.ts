@@ -76,7 +76,7 @@ t.test('Metrics.Parser rejects what is not the text format', async (t) => {
 t.test('Metrics.CountersMove: qemu-io writes and reads through iSCSI', async (t) => {
   const gateway = await startAdminGateway(t, { volumes: ['io:1GiB', 'idle:1GiB'], listen: false });
   const scrape = async (): Promise<Exposition> => {
-    const res = await gateway.app.inject({ method: 'GET', url: '/metrics' });
+    const res = await gateway.inject({ method: 'GET', url: '/metrics' });
     t.equal(res.statusCode, 200);
     t.match(res.headers['content-type'], /^text\/plain; version=0\.0\.4/);
     return parseExposition(res.body);

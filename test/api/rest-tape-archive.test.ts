@@ -1,4 +1,4 @@
-// The REST routes of the virtual tape shelf through app.inject(): GET /v1/archives, POST
+// The REST routes of the virtual tape shelf through inject(): GET /v1/archives, POST
 // /v1/tapes/:barcode/cancel-archival and /retrieve, DELETE /v1/archives/:barcode. The archiver
 // runs one round at a time.
 import t from 'tap';
@@ -7,7 +7,7 @@ import { startAdminGateway, type AdminGateway } from '../helpers/admin-gateway.j
 const TAPES = { storageSlots: 4, importExportSlots: 2 };
 
 async function exportWrittenTape(gateway: AdminGateway, barcode: string): Promise<void> {
-  const created = await gateway.app.inject({ method: 'POST', url: '/v1/tapes', payload: { barcode } });
+  const created = await gateway.inject({ method: 'POST', url: '/v1/tapes', payload: { barcode } });
   if (created.statusCode !== 201) throw new Error(created.body);
   const { media, library } = gateway.vtl!;
   const medium = await media.open(barcode);
@@ -27,32 +27,32 @@ async function runUntil(gateway: AdminGateway, barcode: string, status: string):
 
 t.test('RestArchives.Lifecycle: cancel-archival, archive, retrieve, delete', async (t) => {
   const gateway = await startAdminGateway(t, { listen: false, tapes: TAPES });
-  const { app } = gateway;
+  const { inject } = gateway;
   await exportWrittenTape(gateway, 'RSA00001');
-  const cancelled = await app.inject({ method: 'POST', url: '/v1/tapes/RSA00001/cancel-archival' });
+  const cancelled = await inject({ method: 'POST', url: '/v1/tapes/RSA00001/cancel-archival' });
   t.equal(cancelled.statusCode, 200);
   t.match(cancelled.json(), { barcode: 'RSA00001', status: 'AVAILABLE', element: { type: 'storage' } });
-  const again = await app.inject({ method: 'POST', url: '/v1/tapes/RSA00001/cancel-archival' });
+  const again = await inject({ method: 'POST', url: '/v1/tapes/RSA00001/cancel-archival' });
   t.equal(again.statusCode, 409, 'not IN TRANSIT TO VTS any more');
 
   const { library } = gateway.vtl!;
   await library.moveMedium(library.elementOf('RSA00001')!.address, library.emptyElements('import-export')[0]!);
   await runUntil(gateway, 'RSA00001', 'ARCHIVED');
-  const archives = await app.inject({ method: 'GET', url: '/v1/archives' });
+  const archives = await inject({ method: 'GET', url: '/v1/archives' });
   t.equal(archives.statusCode, 200);
   t.match(archives.json(), { archives: [{ barcode: 'RSA00001', status: 'ARCHIVED', usedBytes: 2048, poolId: 'GLACIER', storageClass: 'GLACIER' }] });
 
-  const retrieving = await app.inject({ method: 'POST', url: '/v1/tapes/RSA00001/retrieve' });
+  const retrieving = await inject({ method: 'POST', url: '/v1/tapes/RSA00001/retrieve' });
   t.equal(retrieving.statusCode, 200);
   t.match(retrieving.json(), { status: 'RETRIEVING', progressPercent: 0 });
-  t.equal((await app.inject({ method: 'DELETE', url: '/v1/archives/RSA00001' })).statusCode, 409, 'RETRIEVING: not deletable');
+  t.equal((await inject({ method: 'DELETE', url: '/v1/archives/RSA00001' })).statusCode, 409, 'RETRIEVING: not deletable');
   await runUntil(gateway, 'RSA00001', 'RETRIEVED');
-  t.match((await app.inject({ method: 'GET', url: '/v1/tapes/RSA00001' })).json(), { status: 'RETRIEVED', element: { type: 'storage' } });
+  t.match((await inject({ method: 'GET', url: '/v1/tapes/RSA00001' })).json(), { status: 'RETRIEVED', element: { type: 'storage' } });
 
   // Eject the retrieved tape: back to the shelf (ARCHIVED), then delete the archive.
   await library.moveMedium(library.elementOf('RSA00001')!.address, library.emptyElements('import-export')[0]!);
   await runUntil(gateway, 'RSA00001', 'ARCHIVED');
-  t.equal((await app.inject({ method: 'DELETE', url: '/v1/archives/RSA00001' })).statusCode, 204);
-  t.same((await app.inject({ method: 'GET', url: '/v1/archives' })).json(), { archives: [] });
-  t.equal((await app.inject({ method: 'DELETE', url: '/v1/archives/NOSUCH01' })).statusCode, 404);
+  t.equal((await inject({ method: 'DELETE', url: '/v1/archives/RSA00001' })).statusCode, 204);
+  t.same((await inject({ method: 'GET', url: '/v1/archives' })).json(), { archives: [] });
+  t.equal((await inject({ method: 'DELETE', url: '/v1/archives/NOSUCH01' })).statusCode, 404);
 });

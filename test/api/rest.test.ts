@@ -1,4 +1,4 @@
-// The REST API (/v1/*) and its OpenAPI document, through app.inject().
+// The REST API (/v1/*) and its OpenAPI document, through inject().
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +10,8 @@ const TOKEN = 'test-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 t.test('Rest.Volumes: create, list, get, delete', async (t) => {
-  const { app } = await startAdminGateway(t, { volumes: ['cfg:1GiB'], listen: false });
-  const created = await app.inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'web', size: '2GiB' } });
+  const { inject } = await startAdminGateway(t, { volumes: ['cfg:1GiB'], listen: false });
+  const created = await inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'web', size: '2GiB' } });
   t.equal(created.statusCode, 201, 'created');
   t.match(created.json(), {
     name: 'web',
@@ -23,7 +23,7 @@ t.test('Rest.Volumes: create, list, get, delete', async (t) => {
     writeCache: true,
     volumeId: /^vol-[0-9A-F]{8}$/,
   });
-  const list = await app.inject({ method: 'GET', url: '/v1/volumes' });
+  const list = await inject({ method: 'GET', url: '/v1/volumes' });
   t.equal(list.statusCode, 200);
   t.same(
     (list.json() as { volumes: Array<{ name: string; origin: string }> }).volumes.map((v) => [v.name, v.origin]),
@@ -32,23 +32,23 @@ t.test('Rest.Volumes: create, list, get, delete', async (t) => {
       ['web', 'api'],
     ],
   );
-  t.match((await app.inject({ method: 'GET', url: '/v1/volumes/web' })).json(), { name: 'web', sizeBytes: 2 * 2 ** 30 });
-  const duplicate = await app.inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'web', size: '1GiB' } });
+  t.match((await inject({ method: 'GET', url: '/v1/volumes/web' })).json(), { name: 'web', sizeBytes: 2 * 2 ** 30 });
+  const duplicate = await inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'web', size: '1GiB' } });
   t.equal(duplicate.statusCode, 409);
   t.equal(duplicate.json().error.code, 'GW_VOLUME_EXISTS');
-  const deleted = await app.inject({ method: 'DELETE', url: '/v1/volumes/web' });
+  const deleted = await inject({ method: 'DELETE', url: '/v1/volumes/web' });
   t.equal(deleted.statusCode, 204);
   t.equal(deleted.body, '');
-  const gone = await app.inject({ method: 'GET', url: '/v1/volumes/web' });
+  const gone = await inject({ method: 'GET', url: '/v1/volumes/web' });
   t.equal(gone.statusCode, 404);
   t.equal(gone.json().error.code, 'GW_VOLUME_NOT_FOUND');
-  const configured = await app.inject({ method: 'DELETE', url: '/v1/volumes/cfg' });
+  const configured = await inject({ method: 'DELETE', url: '/v1/volumes/cfg' });
   t.equal(configured.statusCode, 409);
   t.match(configured.json().error.message, /configuration file/);
 });
 
 t.test('Rest.Volumes.Validation: 400 naming the field, nothing created', async (t) => {
-  const { app } = await startAdminGateway(t, { listen: false });
+  const { inject } = await startAdminGateway(t, { listen: false });
   const cases: Array<[unknown, RegExp]> = [
     [{ name: 'Bad_Name', size: '1GiB' }, /^name: /],
     [{ name: 'ok', size: '10MiB' }, /^size: a stored volume must be a whole number of GiB/],
@@ -58,17 +58,17 @@ t.test('Rest.Volumes.Validation: 400 naming the field, nothing created', async (
     [{ size: '1GiB' }, /^name: /],
   ];
   for (const [payload, message] of cases) {
-    const res = await app.inject({ method: 'POST', url: '/v1/volumes', payload: payload as object });
+    const res = await inject({ method: 'POST', url: '/v1/volumes', payload: payload as object });
     t.equal(res.statusCode, 400, JSON.stringify(payload));
     t.match(res.json().error.message, message, JSON.stringify(payload));
   }
-  t.same((await app.inject({ method: 'GET', url: '/v1/volumes' })).json(), { volumes: [] });
-  t.equal((await app.inject({ method: 'GET', url: '/v1/volumes/UPPER' })).statusCode, 400);
+  t.same((await inject({ method: 'GET', url: '/v1/volumes' })).json(), { volumes: [] });
+  t.equal((await inject({ method: 'GET', url: '/v1/volumes/UPPER' })).statusCode, 400);
 });
 
 t.test('Rest.Gateway and sessions', async (t) => {
-  const { app, iscsiPort, admin } = await startAdminGateway(t, { volumes: ['a:1GiB'], listen: false });
-  const res = await app.inject({ method: 'GET', url: '/v1/gateway' });
+  const { inject, iscsiPort, admin } = await startAdminGateway(t, { volumes: ['a:1GiB'], listen: false });
+  const res = await inject({ method: 'GET', url: '/v1/gateway' });
   t.equal(res.statusCode, 200);
   t.match(res.json(), {
     gatewayId: admin.settings.gatewayId,
@@ -78,36 +78,64 @@ t.test('Rest.Gateway and sessions', async (t) => {
     volumeCount: 1,
     sessionCount: 0,
   });
-  t.same((await app.inject({ method: 'GET', url: '/v1/sessions' })).json(), { sessions: [] });
+  t.same((await inject({ method: 'GET', url: '/v1/sessions' })).json(), { sessions: [] });
 });
 
-t.test('Rest.BearerToken: required on /v1 when configured, not on /health, /metrics, /docs', async (t) => {
-  const { app } = await startAdminGateway(t, { token: TOKEN, listen: false });
+t.test('Rest.BearerToken: required on /v1, /metrics and /docs by default; /health open and says only up/degraded', async (t) => {
+  const { app } = await startAdminGateway(t, { token: TOKEN, listen: false, volumes: ['held:1GiB'] });
   const missing = await app.inject({ method: 'GET', url: '/v1/volumes' });
   t.equal(missing.statusCode, 401);
   t.equal(missing.headers['www-authenticate'], 'Bearer');
   t.equal((await app.inject({ method: 'GET', url: '/v1/volumes', headers: { authorization: 'Bearer wrong' } })).statusCode, 401);
+  // The issue's row: with no credentials a volume was created (201) and one deleted (204).
+  t.equal((await app.inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'x', size: '1GiB' } })).statusCode, 401, 'create refused');
   const created = await app.inject({ method: 'POST', url: '/v1/volumes', headers: auth, payload: { name: 'x', size: '1GiB' } });
   t.equal(created.statusCode, 201);
   const refused = await app.inject({ method: 'DELETE', url: '/v1/volumes/x' });
   t.equal(refused.statusCode, 401);
   t.equal((await app.inject({ method: 'GET', url: '/v1/volumes/x', headers: auth })).statusCode, 200, 'not deleted');
-  for (const url of ['/health', '/metrics', '/docs', '/docs/openapi.json']) {
-    t.equal((await app.inject({ method: 'GET', url })).statusCode, 200, url);
+  for (const url of ['/metrics', '/docs', '/docs/openapi.json']) {
+    t.equal((await app.inject({ method: 'GET', url })).statusCode, 401, `${url} without the token`);
+    t.equal((await app.inject({ method: 'GET', url, headers: auth })).statusCode, 200, `${url} with the token`);
   }
+  const health = await app.inject({ method: 'GET', url: '/health' });
+  t.equal(health.statusCode, 200);
+  t.same(health.json(), { status: 'ok' }, '/health: status only, no volumes or sessions');
+  t.same((await app.inject({ method: 'GET', url: '/v1/health', headers: auth })).json(), { status: 'ok', conditions: [] });
+});
+
+t.test('Rest.AuthNone: api.auth none serves /v1 and /metrics without a token', async (t) => {
+  const open = await startAdminGateway(t, { token: null, listen: false });
+  t.equal((await open.app.inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'y', size: '1GiB' } })).statusCode, 201, 'auth none: no token needed');
+  t.equal((await open.app.inject({ method: 'GET', url: '/metrics' })).statusCode, 200);
+});
+
+t.test('Rest.HostCheck: a Host that is not a name of the gateway is refused (DNS rebinding)', async (t) => {
+  const { app, endpoint } = await startAdminGateway(t, { token: TOKEN });
+  for (const host of ['evil.example', 'evil.example:8080', '10.255.255.1']) {
+    const res = await app.inject({ method: 'GET', url: '/v1/volumes', headers: { ...auth, host } });
+    t.equal(res.statusCode, 421, host);
+    t.equal(res.json().error.code, 'HOST_NOT_ALLOWED');
+    t.equal((await app.inject({ method: 'GET', url: '/health', headers: { host } })).statusCode, 421, `/health with Host ${host}`);
+  }
+  for (const host of ['localhost', 'LOCALHOST:8080', '127.0.0.1:1', '[::1]:8080']) {
+    t.equal((await app.inject({ method: 'GET', url: '/v1/volumes', headers: { ...auth, host } })).statusCode, 200, host);
+  }
+  // Over real TCP: fetch sends Host 127.0.0.1:PORT.
+  t.equal((await fetch(`${endpoint}/v1/volumes`, { headers: auth })).status, 200);
 });
 
 t.test('Rest.Concurrency: simultaneous creates of one name make one volume', async (t) => {
-  const { app } = await startAdminGateway(t, { listen: false });
+  const { inject } = await startAdminGateway(t, { listen: false });
   const results = await Promise.all(
-    Array.from({ length: 6 }, () => app.inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'same', size: '1GiB' } })),
+    Array.from({ length: 6 }, () => inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'same', size: '1GiB' } })),
   );
   t.same(results.map((r) => r.statusCode).sort(), [201, 409, 409, 409, 409, 409]);
   const many = await Promise.all(
-    Array.from({ length: 5 }, (_, i) => app.inject({ method: 'POST', url: '/v1/volumes', payload: { name: `v${i}`, size: '1GiB' } })),
+    Array.from({ length: 5 }, (_, i) => inject({ method: 'POST', url: '/v1/volumes', payload: { name: `v${i}`, size: '1GiB' } })),
   );
   t.same(many.map((r) => r.statusCode), [201, 201, 201, 201, 201]);
-  const ids = (await app.inject({ method: 'GET', url: '/v1/volumes' })).json().volumes.map((v: { volumeId: string }) => v.volumeId);
+  const ids = (await inject({ method: 'GET', url: '/v1/volumes' })).json().volumes.map((v: { volumeId: string }) => v.volumeId);
   t.equal(new Set(ids).size, 6, 'distinct volume ids');
 });
 
@@ -155,8 +183,8 @@ function validateOpenApi(doc: Record<string, unknown>): string[] {
 }
 
 t.test('Rest.OpenApi: a structurally valid OpenAPI 3 document generated from the zod schemas', async (t) => {
-  const { app } = await startAdminGateway(t, { listen: false });
-  const res = await app.inject({ method: 'GET', url: '/docs/openapi.json' });
+  const { inject } = await startAdminGateway(t, { listen: false });
+  const res = await inject({ method: 'GET', url: '/docs/openapi.json' });
   t.equal(res.statusCode, 200);
   t.match(res.headers['content-type'], /application\/json/);
   const doc = res.json() as Record<string, unknown>;
@@ -166,6 +194,7 @@ t.test('Rest.OpenApi: a structurally valid OpenAPI 3 document generated from the
     '/v1/archives',
     '/v1/archives/{barcode}',
     '/v1/gateway',
+    '/v1/health',
     '/v1/library',
     '/v1/pools',
     '/v1/pools/{poolId}',
@@ -182,7 +211,7 @@ t.test('Rest.OpenApi: a structurally valid OpenAPI 3 document generated from the
   const createSchema = paths['/v1/volumes'].post.requestBody?.content['application/json'].schema;
   t.match(createSchema, { type: 'object', required: ['name', 'size'], properties: { name: { type: 'string', pattern: '^[-.a-z0-9]+$' } } });
   t.same(validateOpenApi({ openapi: '2.0', paths: { 'x/{id}': { get: {} } } }).length > 0, true, 'the validator catches problems');
-  const page = await app.inject({ method: 'GET', url: '/docs' });
+  const page = await inject({ method: 'GET', url: '/docs' });
   t.match(page.headers['content-type'], /text\/html/);
   t.match(page.body, '/docs/openapi.json');
 });
@@ -191,9 +220,9 @@ t.test('Rest.Restart: gateway id, API volumes and their CHAP survive a restart',
   const dataDir = await mkdtemp(join(tmpdir(), 'shelfgate-api-restart-'));
   t.teardown(() => rm(dataDir, { recursive: true, force: true }));
   const first = await startAdminGateway(t, { dataDir, listen: false });
-  t.equal((await first.app.inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'kept', size: '1GiB' } })).statusCode, 201);
-  t.equal((await first.app.inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'dropped', size: '1GiB' } })).statusCode, 201);
-  t.equal((await first.app.inject({ method: 'DELETE', url: '/v1/volumes/dropped' })).statusCode, 204);
+  t.equal((await first.inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'kept', size: '1GiB' } })).statusCode, 201);
+  t.equal((await first.inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'dropped', size: '1GiB' } })).statusCode, 201);
+  t.equal((await first.inject({ method: 'DELETE', url: '/v1/volumes/dropped' })).statusCode, 204);
   await first.admin.volumes.updateChap('kept', { initiatorName: 'iqn.2026-11.test:host', secretToAuthenticateInitiator: 'secret-kept-1' });
   const kept = first.admin.volumes.get('kept');
   await first.close();
@@ -205,13 +234,13 @@ t.test('Rest.Restart: gateway id, API volumes and their CHAP survive a restart',
 });
 
 t.test('Rest.DeleteRecreate: a volume created after a delete reads zeros, not the old data', async (t) => {
-  const { app, iscsiPort } = await startAdminGateway(t, { listen: false });
+  const { inject, iscsiPort } = await startAdminGateway(t, { listen: false });
   const url = `iscsi://127.0.0.1:${iscsiPort}/iqn.2026-11.dev.shelfgate:shelfgate-reuse/0`;
-  t.equal((await app.inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'reuse', size: '1GiB' } })).statusCode, 201);
+  t.equal((await inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'reuse', size: '1GiB' } })).statusCode, 201);
   const written = await runTool('qemu-io', ['-f', 'raw', '-c', 'write -P 0x5a 0 64k', url]);
   t.equal(written.exitCode, 0, 'qemu-io write', { stderr: written.stderr });
-  t.equal((await app.inject({ method: 'DELETE', url: '/v1/volumes/reuse' })).statusCode, 204);
-  t.equal((await app.inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'reuse', size: '1GiB' } })).statusCode, 201);
+  t.equal((await inject({ method: 'DELETE', url: '/v1/volumes/reuse' })).statusCode, 204);
+  t.equal((await inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'reuse', size: '1GiB' } })).statusCode, 201);
   const read = await runTool('qemu-io', ['-f', 'raw', '-c', 'read -P 0 0 64k', url]);
   t.equal(read.exitCode, 0, 'qemu-io read', { stderr: read.stderr });
   t.match(read.stdout, /read 65536\/65536 bytes/);
@@ -219,8 +248,8 @@ t.test('Rest.DeleteRecreate: a volume created after a delete reads zeros, not th
 });
 
 t.test('Rest.Volumes.TargetNameTaken: a volume cannot shadow another target', async (t) => {
-  const { app } = await startAdminGateway(t, { listen: false, otherTargets: ['iqn.2026-11.dev.shelfgate:shelfgate-changer'] });
-  const res = await app.inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'changer', size: '1GiB' } });
+  const { inject } = await startAdminGateway(t, { listen: false, otherTargets: ['iqn.2026-11.dev.shelfgate:shelfgate-changer'] });
+  const res = await inject({ method: 'POST', url: '/v1/volumes', payload: { name: 'changer', size: '1GiB' } });
   t.equal(res.statusCode, 409);
   t.match(res.json().error.message, /shelfgate-changer exists already/);
 });

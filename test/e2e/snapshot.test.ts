@@ -83,7 +83,7 @@ t.teardown(() => gateway.dispose());
 const api = `http://127.0.0.1:${gateway.apiPort}`;
 
 async function request<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const response = await fetch(`${api}${path}`, {
+  const response = await gateway.apiFetch(path, {
     method,
     ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
   });
@@ -104,7 +104,7 @@ async function completed(snapshotId: string): Promise<Snapshot> {
 async function uploadsDrained(): Promise<boolean> {
   const deadline = Date.now() + WAIT_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    const metrics = await (await fetch(`${api}/metrics`)).text();
+    const metrics = await (await gateway.apiFetch('/metrics')).text();
     if (/^shelfgate_upload_backlog_chunks 0$/m.test(metrics)) return true;
     await delay(200);
   }
@@ -284,7 +284,7 @@ t.test('Snapshot.AwsApi', async (t) => {
 
 t.test('Snapshot.CliList', async (t) => {
   const cli = join(repoRoot(), 'dist/src/cli/main.js');
-  const result = await runTool('node', [cli, 'snapshots', 'list', '--api', api]);
+  const result = await runTool('node', [cli, 'snapshots', 'list', '--api', api, '--data-dir', gateway.dataDir]);
   t.equal(result.exitCode, 0, 'snapshots list', { stderr: result.stderr });
   t.match(result.stdout, first.snapshotId);
   t.match(result.stdout, /completed/);

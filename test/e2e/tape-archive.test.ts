@@ -167,7 +167,7 @@ t.test('TapeArchive.RoundTripOverIscsi', async (t) => {
   // RETRIEVING progress on stderr.
   mustBeGood('MOVE MEDIUM slot->I/E (eject retrieved)', await changer.scsi(moveMedium(retrievedSlot, FIRST_IE_SLOT)));
   await waitFor('ARCHIVED');
-  const cli = await runCli(['tapes', 'retrieve', BARCODE, '--wait', '--api', `http://127.0.0.1:${gateway.apiPort}`]);
+  const cli = await runCli(['tapes', 'retrieve', BARCODE, '--wait', '--api', `http://127.0.0.1:${gateway.apiPort}`, '--data-dir', gateway.dataDir]);
   t.equal(cli.code, 0, 'shelfgate tapes retrieve --wait exits 0');
   t.match(cli.stdout, new RegExp(`^BARCODE +STATUS .*\n${BARCODE} +RETRIEVED `), 'prints the RETRIEVED tape');
   t.match(cli.stderr, new RegExp(`${BARCODE} RETRIEVING \\[[#.]{30}\\] +\\d+%`), 'a progress bar on stderr while RETRIEVING');

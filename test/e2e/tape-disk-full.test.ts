@@ -3,7 +3,7 @@
 // root — elsewhere the test is skipped with the reason). A tape is loaded through the changer and
 // written in buffered mode (the default) through tapedrive-01; a filler file then takes the free
 // space. WRITE(6) goes on until the drive answers CHECK CONDITION, MEDIUM ERROR, WRITE ERROR
-// (03/0C/00), and GET /health says `degraded` with a disk-full condition for the tape. After the
+// (03/0C/00), and GET /v1/health says `degraded` with a disk-full condition for the tape. After the
 // filler is deleted writes are GOOD again and /health is `ok`. The gateway is then restarted with
 // SIGTERM and, after more buffered writes, killed with SIGKILL and restarted: every record and
 // filemark answered GOOD — before, during and after the episode — reads back byte-identical.
@@ -54,7 +54,8 @@ const acked: TapeObject[] = [];
 let recordIndex = 0;
 
 async function health(): Promise<{ status: string; conditions?: Array<{ component: string; kind: string }> }> {
-  const response = await fetch(`http://127.0.0.1:${gateway.apiPort}/health`);
+  // /health says only ok/degraded; the conditions are behind the token (GET /v1/health).
+  const response = await gateway.apiFetch('/v1/health');
   return (await response.json()) as { status: string; conditions?: Array<{ component: string; kind: string }> };
 }
 

@@ -2,7 +2,7 @@
 // `shelfgate start` process with its data directory on a 64 MiB tmpfs (mounted here; CI runs as
 // root — elsewhere the test is skipped with the reason). After 4 MiB of acknowledged writes a
 // filler file takes the free space; WRITE(16) goes on until the volume answers CHECK CONDITION,
-// DATA PROTECT, SPACE ALLOCATION FAILED WRITE PROTECT (07/27/07, SBC-3 4.7.3.6), and GET /health
+// DATA PROTECT, SPACE ALLOCATION FAILED WRITE PROTECT (07/27/07, SBC-3 4.7.3.6), and GET /v1/health
 // says `degraded` with a disk-full condition while /metrics counts the episode. With the filler
 // deleted writes are GOOD again and /health is `ok`. The gateway is restarted with SIGTERM and,
 // after more writes, killed with SIGKILL and restarted: every write answered GOOD — before, during
@@ -81,7 +81,8 @@ async function verify(t: Test, label: string): Promise<void> {
 }
 
 async function health(): Promise<{ status: string; conditions?: Array<{ component: string; kind: string; reason: string }> }> {
-  const response = await fetch(`http://127.0.0.1:${gateway.apiPort}/health`);
+  // /health says only ok/degraded; the conditions are behind the token (GET /v1/health).
+  const response = await gateway.apiFetch('/v1/health');
   return (await response.json()) as { status: string; conditions?: Array<{ component: string; kind: string; reason: string }> };
 }
 
@@ -113,7 +114,7 @@ t.test('VolumeDiskFull.RefusedThenRecovered', async (t) => {
   const degraded = await health();
   t.equal(degraded.status, 'degraded');
   t.ok(degraded.conditions?.some((c) => c.kind === 'disk-full' && c.component === `volume ${VOLUME}`), 'the condition names the volume');
-  const metrics = await (await fetch(`http://127.0.0.1:${gateway.apiPort}/metrics`)).text();
+  const metrics = await (await gateway.apiFetch('/metrics')).text();
   t.match(metrics, /shelfgate_store_episodes_total\{kind="disk-full"\} [1-9]/, 'the episode is counted');
   t.match(metrics, /shelfgate_store_degraded 1/);
 

@@ -4,11 +4,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { Test } from 'tap';
 import { createDiskLogicalUnit } from '../../iscsi/scsi/disk.js';
 import { IscsiServer } from '../../iscsi/server.js';
 import { buildApp } from '../../src/api/app.js';
+import { apiHostNames } from '../../src/api/host-check.js';
 import type { AdminDeps } from '../../src/api/admin-deps.js';
 import { resolveConfig } from '../../src/config.js';
 import { LocalArchiveStore } from '../../src/cloud/local-archive-store.js';
@@ -25,10 +26,14 @@ import { openDatabase } from '../../src/store/database.js';
 
 export const TEST_ACCESS_KEY = { accessKeyId: 'AKIASHELFGATETEST01', secretAccessKey: 'shelfgate/test/secret/key/0123456789abcd' };
 export const TEST_REGION = 'eu-west-1';
+/** The API token the helper's gateway requires unless started with `token: null`. */
+export const TEST_API_TOKEN = 'admin-gateway-test-token-0123456789';
 export const TEST_ACCOUNT = '123456789012';
 
 export interface AdminGateway {
   app: FastifyInstance;
+  /** app.inject() with the gateway's bearer token (unless the request sets authorization). */
+  inject(opts: InjectOptions): Promise<LightMyRequestResponse>;
   admin: AdminDeps;
   iscsiPort: number;
   /** http://127.0.0.1:PORT once `listen()` resolved. */
@@ -48,7 +53,8 @@ export async function startAdminGateway(
   t: Test,
   opts: {
     volumes?: string[];
-    token?: string;
+    /** The API token (default TEST_API_TOKEN); null: authentication off (api.auth: none). */
+    token?: string | null;
     listen?: boolean;
     dataDir?: string;
     otherTargets?: string[];
@@ -59,6 +65,7 @@ export async function startAdminGateway(
   } = {},
 ): Promise<AdminGateway> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'shelfgate-api-')));
+  const token = opts.token === undefined ? TEST_API_TOKEN : opts.token;
   const config = resolveConfig({}, { dataDir, volumes: opts.volumes ?? [] });
   const log = createLogger({ level: 'silent', format: 'human' });
   const db = await openDatabase(dataDir);
@@ -98,7 +105,7 @@ export async function startAdminGateway(
     region: TEST_REGION,
     accountId: TEST_ACCOUNT,
     accessKeys: [TEST_ACCESS_KEY],
-    ...(opts.token !== undefined ? { token: opts.token } : {}),
+    ...(token !== null ? { token } : {}),
     iscsiPortal: () => portal,
     softwareVersion: '0.1.0',
     ...(vtl !== undefined
@@ -114,7 +121,9 @@ export async function startAdminGateway(
         }
       : {}),
   };
-  const app = buildApp({ volumes: () => registry.volumes(), sessions: () => server.sessionsInfo(), admin, log });
+  const app = buildApp({ admin, log, allowedHosts: apiHostNames('127.0.0.1') });
+  const inject = (request: InjectOptions): Promise<LightMyRequestResponse> =>
+    app.inject({ ...request, headers: { ...(token !== null ? { authorization: `Bearer ${token}` } : {}), ...request.headers } });
   let endpoint = '';
   if (opts.listen ?? true) {
     await app.listen({ host: '127.0.0.1', port: 0 });
@@ -135,5 +144,5 @@ export async function startAdminGateway(
       if (opts.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
     })());
   t.teardown(close);
-  return { app, admin, iscsiPort: portal.port, endpoint, server, dataDir, ...(vtl !== undefined ? { vtl } : {}), close };
+  return { app, inject, admin, iscsiPort: portal.port, endpoint, server, dataDir, ...(vtl !== undefined ? { vtl } : {}), close };
 }

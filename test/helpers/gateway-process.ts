@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readApiToken } from '../../src/api/api-token.js';
 
 export const DEFAULT_GATEWAY_NAME = 'shelfgate';
 /** Volume target names: iqn.2026-11.dev.shelfgate:<gateway-name>-<volume-name>. */
@@ -47,6 +48,10 @@ export interface GatewayProcess {
   dispose(): Promise<void>;
   /** Whether the process is still running (e.g. after a fuzz run). */
   alive(): boolean;
+  /** The API token the gateway generated in its data dir (src/api/api-token.ts). */
+  apiToken(): Promise<string>;
+  /** fetch() of an admin API path with the gateway's token. */
+  apiFetch(path: string, init?: RequestInit): Promise<Response>;
 }
 
 /** The repository root: the nearest ancestor with package.json (works from test/ and dist/test/). */
@@ -170,6 +175,16 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<GatewayPr
       if (ownDataDir) await rm(dataDir, { recursive: true, force: true });
     },
     alive: () => running !== null && running.child.exitCode === null && running.child.signalCode === null,
+    async apiToken() {
+      const token = await readApiToken(dataDir);
+      if (token === undefined) throw new Error(`no API token in ${dataDir} (api.token or api.auth set in the configuration?)`);
+      return token;
+    },
+    async apiFetch(path, init = {}) {
+      const headers = new Headers(init.headers);
+      if (!headers.has('authorization')) headers.set('authorization', `Bearer ${await gateway.apiToken()}`);
+      return fetch(`http://127.0.0.1:${apiPort}${path}`, { ...init, headers });
+    },
   };
   return gateway;
 }

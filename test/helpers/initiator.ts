@@ -34,6 +34,9 @@ export interface ScsiResult {
   sense: Buffer;
   dataIn: Buffer;
   residualCount: number;
+  /** RFC 7143 11.4.5.1 O and U bits of the response. */
+  overflow: boolean;
+  underflow: boolean;
 }
 
 export class LoginError extends Error {
@@ -410,6 +413,8 @@ export class TestInitiator {
         sense: Buffer.alloc(0),
         dataIn: command.dataIn.subarray(0, command.dataIn.length - (pdu.underflow ? pdu.residualCount : 0)),
         residualCount: pdu.residualCount,
+        overflow: pdu.overflow,
+        underflow: pdu.underflow,
       });
     }
   }
@@ -424,6 +429,8 @@ export class TestInitiator {
       sense: pdu.data.subarray(2, 2 + senseLength),
       dataIn: command.dataIn.subarray(0, command.dataIn.length - (pdu.underflow ? pdu.residualCount : 0)),
       residualCount: pdu.residualCount,
+      overflow: pdu.overflow,
+      underflow: pdu.underflow,
     });
   }
 

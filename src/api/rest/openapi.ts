@@ -43,7 +43,7 @@ export function openApiDocument(routes: RestRoute[], info: { version: string }):
         'beside it for AWS SDKs and the AWS CLI.',
     },
     paths,
-    components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'required when api.token is configured' } } },
+    components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'the API token (api.token, or <dataDir>/api-token); not needed when api.auth is none' } } },
   };
 }
 

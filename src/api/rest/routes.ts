@@ -151,6 +151,16 @@ export function restRoutes(deps: AdminDeps): RestRoute[] {
     },
     {
       method: 'GET',
+      url: '/v1/health',
+      summary: 'Health with the reasons: the store conditions (disk full, I/O errors) that hold',
+      responses: { 200: schema.Health, ...errors },
+      handler: async () => {
+        const conditions = deps.storeHealth?.conditions() ?? [];
+        return { status: 200, body: { status: conditions.length > 0 ? 'degraded' : 'ok', conditions } };
+      },
+    },
+    {
+      method: 'GET',
       url: '/v1/sessions',
       summary: 'Logged-in iSCSI sessions',
       responses: { 200: schema.SessionList, ...errors },
@@ -190,7 +200,8 @@ export function registerRestRoutes(
   }
 }
 
-function checkBearer(req: FastifyRequest, token: string | undefined): void {
+/** The bearer token check of /v1/*, /metrics and /docs; no token = authentication is off. */
+export function checkBearer(req: FastifyRequest, token: string | undefined): void {
   if (token === undefined) return;
   const header = req.headers.authorization ?? '';
   const presented = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '', 'utf8');

@@ -64,3 +64,10 @@ export const Gateway = z.object({
 export const ErrorBody = z.object({
   error: z.object({ code: z.string(), message: z.string().describe('names the field at fault, e.g. "size: must be …"') }),
 });
+
+export const Health = z.object({
+  status: z.enum(['ok', 'degraded']),
+  conditions: z
+    .array(z.object({ component: z.string(), kind: z.string(), reason: z.string(), since: z.string() }))
+    .describe('disk-full and I/O-error conditions of the stores while they hold'),
+});

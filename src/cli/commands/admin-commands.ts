@@ -3,6 +3,7 @@
 // 0 ok, 1 the gateway refused or is unreachable (the message says what to do), 2 usage.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { apiTokenPath, readApiToken } from '../../api/api-token.js';
 import { ApiClient, CliError, DEFAULT_API_URL, TOKEN_ENV } from './api-client.js';
 import { snapshotsCommand, SNAPSHOTS_HELP } from './snapshots.js';
 import { statusCommand } from './status.js';
@@ -17,7 +18,9 @@ export const ADMIN_COMMANDS_HELP = `  tapes        create, list, describe and de
 
 export const COMMON_OPTIONS_HELP = `Common options:
   --api URL        the gateway's admin API (default ${DEFAULT_API_URL}; env SHELFGATE_API)
-  --token TOKEN    bearer token when the gateway sets api.token (env ${TOKEN_ENV})
+  --token TOKEN    the gateway's API token (env ${TOKEN_ENV}); on the gateway's own machine it is
+                   read from DATA-DIR/api-token when the API is on a loopback address
+  --data-dir DIR   the gateway's data directory (default ./shelfgate-data; env SHELFGATE_DATA_DIR)
   --json           print JSON for scripts instead of a table
   -h, --help       show help
 `;
@@ -27,6 +30,9 @@ const STATUS_HELP = `Usage: shelfgate status [options]
 The gateway (id, ARN, iSCSI portal), its sessions and, when enabled, its tape library.
 
   --elements       with --json: list every library element (default: counts per element type)
+  --show-token     print the API token kept in DATA-DIR/api-token and exit (run it on the
+                   gateway's machine, as the gateway's user)
+
 ${COMMON_OPTIONS_HELP}`;
 
 const HELP: Record<string, string> = { tapes: TAPES_HELP, volumes: VOLUMES_HELP, snapshots: SNAPSHOTS_HELP, status: STATUS_HELP };
@@ -54,7 +60,7 @@ const COMMAND_OPTIONS: Record<string, ParseArgsConfig['options']> = {
   },
   volumes: { size: { type: 'string' }, type: { type: 'string' } },
   snapshots: { description: { type: 'string' }, wait: { type: 'boolean' } },
-  status: { elements: { type: 'boolean' } },
+  status: { elements: { type: 'boolean' }, 'show-token': { type: 'boolean' } },
 };
 
 export function isAdminCommand(command: string): boolean {
@@ -73,6 +79,7 @@ export async function runAdminCommand(
       options: {
         api: { type: 'string' },
         token: { type: 'string' },
+        'data-dir': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         ...COMMAND_OPTIONS[command],
@@ -90,10 +97,19 @@ export async function runAdminCommand(
     return 0;
   }
   try {
-    const client = new ApiClient({
-      baseUrl: (values.api as string | undefined) ?? io.env.SHELFGATE_API ?? DEFAULT_API_URL,
-      token: (values.token as string | undefined) ?? io.env[TOKEN_ENV],
-    });
+    const dataDir = (values['data-dir'] as string | undefined) ?? io.env.SHELFGATE_DATA_DIR ?? DEFAULT_DATA_DIR;
+    if (command === 'status' && (values as Record<string, unknown>)['show-token'] === true) {
+      const token = await readLocalToken(dataDir);
+      if (token === undefined) {
+        throw new CliError(`no API token in ${apiTokenPath(dataDir)}: pass the gateway's --data-dir (the gateway writes it on its first start unless api.token or api.auth: none is configured)`);
+      }
+      io.stdout(`${token}\n`);
+      return 0;
+    }
+    const baseUrl = (values.api as string | undefined) ?? io.env.SHELFGATE_API ?? DEFAULT_API_URL;
+    // The kept token is only offered to a gateway on this machine, never sent elsewhere.
+    const token = (values.token as string | undefined) ?? io.env[TOKEN_ENV] ?? (isLoopbackUrl(baseUrl) ? await readLocalToken(dataDir) : undefined);
+    const client = new ApiClient({ baseUrl, token });
     const ctx: CommandContext = { client, json: values.json === true, positionals, values, print: io.stdout };
     if (command === 'status') {
       if (positionals.length > 0) throw new CliError(`status takes no arguments (got ${positionals.join(' ')})`, 2);
@@ -110,5 +126,29 @@ export async function runAdminCommand(
     if (!(err instanceof CliError)) throw err;
     io.stderr(`shelfgate ${command}: ${err.message}\n${err.exitCode === 2 ? `\n${HELP[command]}` : ''}`);
     return err.exitCode;
+  }
+}
+
+const DEFAULT_DATA_DIR = './shelfgate-data';
+
+/** The token the gateway keeps in its data dir; undefined when there is none or it is not ours
+ *  to read (another user's gateway). */
+async function readLocalToken(dataDir: string): Promise<string | undefined> {
+  try {
+    return await readApiToken(dataDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EACCES') {
+      throw new CliError(`cannot read ${apiTokenPath(dataDir)} (permission denied): run as the gateway's user, or pass --token`);
+    }
+    throw err;
+  }
+}
+
+function isLoopbackUrl(url: string): boolean {
+  try {
+    const host = new URL(url).hostname;
+    return host === 'localhost' || host === '[::1]' || /^127\./.test(host);
+  } catch {
+    return false;
   }
 }

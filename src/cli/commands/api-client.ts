@@ -72,8 +72,8 @@ export class ApiClient {
     if (res.status === 401) {
       throw new CliError(
         this.#token === undefined
-          ? `the gateway requires a token: pass --token TOKEN or set ${TOKEN_ENV}`
-          : `the gateway refused the token: check --token / ${TOKEN_ENV} against api.token in its configuration`,
+          ? `the gateway requires a token: pass --token TOKEN or set ${TOKEN_ENV} (on the gateway's machine: shelfgate status --show-token --data-dir DIR)`
+          : `the gateway refused the token: check --token / ${TOKEN_ENV} (on the gateway's machine: shelfgate status --show-token --data-dir DIR)`,
       );
     }
     if (res.status === 404 && (json as { error?: { code?: string } } | undefined)?.error?.code === undefined) {

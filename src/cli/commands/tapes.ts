@@ -23,7 +23,9 @@ Actions:
 
 Common options:
   --api URL        the gateway's admin API (default http://127.0.0.1:8080; env SHELFGATE_API)
-  --token TOKEN    bearer token when the gateway sets api.token (env SHELFGATE_API_TOKEN)
+  --token TOKEN    the gateway's API token (env SHELFGATE_API_TOKEN); on the gateway's own machine it is
+                   read from DATA-DIR/api-token when the API is on a loopback address
+  --data-dir DIR   the gateway's data directory (default ./shelfgate-data; env SHELFGATE_DATA_DIR)
   --json           print JSON for scripts instead of a table
   -h, --help       show help
 `;

@@ -149,18 +149,33 @@ t.test('ModeSense6.AllPages', async (t) => {
   t.equal(noBd.dataIn?.[3], 0, 'DBD: no block descriptor');
 });
 
+/** The control mode page we mean to report, built field by field from SPC-4 7.5.8 table 440. */
+function expectedControlPage(dSense = false): Buffer {
+  const page = Buffer.alloc(12);
+  page[0] = 0x0a; // PS 0, SPF 0, PAGE CODE 0Ah
+  page[1] = 0x0a; // PAGE LENGTH
+  page[2] = dSense ? 1 << 2 : 0; // TST 000b (bits 7-5), D_SENSE (bit 2)
+  page[3] = 0x1 << 4; // QUEUE ALGORITHM MODIFIER 1h (bits 7-4), QERR 00b (bits 2-1)
+  page[4] = 0; // VS (7), RAC (6), UA_INTLCK_CTRL (5-4), SWP (3): all zero
+  page[5] = 1 << 6; // TAS (bit 6); ATO, ATMPE, RWWP, AUTOLOAD MODE zero
+  page.writeUInt16BE(0xffff, 8); // BUSY TIMEOUT PERIOD: unlimited
+  return page;
+}
+
 t.test('ModeSense6.Control / PageControl', async (t) => {
   const { run, ready } = disk();
   await ready();
   const cur = (await run(modeSense6(0x0a, 0, 255, true))).dataIn!;
-  t.equal(cur.subarray(4).toString('hex'), '0a0a' + '001040000000ffff0000', 'TST 0, QAM 1, TAS, busy timeout unlimited');
+  t.equal(cur.subarray(4).toString('hex'), expectedControlPage().toString('hex'), 'TST 0, QAM 1, TAS, busy timeout unlimited');
+  t.equal(cur[4 + 4]! & 0x40, 0, 'RAC (byte 4 bit 6) is not set');
+  t.equal(cur[4 + 5]! & 0x40, 0x40, 'TAS is byte 5 bit 6');
   const changeable = (await run(modeSense6(0x40 | 0x0a, 0, 255, true))).dataIn!;
   t.equal(changeable.subarray(4).toString('hex'), '0a0a04000000000000000000', 'only D_SENSE is changeable');
   // The disk has a saveable page (caching), so saved values are implemented; the control page
   // has none of its own and reports the defaults a power on would load (mode-pages.ts).
   const saved = await run(modeSense6(0xc0 | 0x0a, 0, 255, true));
   expectGood(t, saved);
-  t.equal(saved.dataIn?.subarray(4).toString('hex'), '0a0a' + '001040000000ffff0000', 'saved = default values, PS = 0');
+  t.equal(saved.dataIn?.subarray(4).toString('hex'), expectedControlPage().toString('hex'), 'saved = default values, PS = 0');
   expectSense(t, await run(modeSense6(0x19)), Sense.INVALID_FIELD_IN_CDB, { fieldPointer: 2, bitPointer: 5 });
   expectSense(t, await run(modeSense6(0x0a, 1)), Sense.INVALID_FIELD_IN_CDB, { fieldPointer: 3 });
   const truncated = await run(modeSense6(0x3f, 0, 4));
@@ -181,7 +196,7 @@ t.test('ModeSelect6.ControlDSense switches to descriptor format sense', async (t
   const { run, ready } = disk();
   await ready(nexusA);
   await ready(nexusB);
-  const control = Buffer.from('00000000' + '0a0a' + '041040000000ffff0000', 'hex');
+  const control = Buffer.concat([Buffer.alloc(4), expectedControlPage(true)]);
   expectGood(t, await run([0x15, 0x10, 0, 0, control.length, 0], control));
   const r = await run([0x28, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0]);
   t.equal(r.sense?.toString('hex'), '7205210000000000', 'descriptor format: 72h, key 5, ASC 21h');
