@@ -140,6 +140,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
       log: log.child({ component: 'iscsi' }),
       ...(config.iscsi.nopInIntervalMs !== undefined ? { nopInIntervalMs: config.iscsi.nopInIntervalMs } : {}),
       ...(config.iscsi.nopInTimeoutMs !== undefined ? { nopInTimeoutMs: config.iscsi.nopInTimeoutMs } : {}),
+      limits: config.iscsi.limits,
     });
     let graceMs = 0;
     cleanups.push(() => server.close({ graceMs }));
