@@ -205,7 +205,8 @@ export class Connection implements SessionConnection, LoginHost {
   // ---- input ------------------------------------------------------------------------------------
 
   private onData(chunk: Buffer): void {
-    if (this.state === 'closed') return;
+    // Closing: what is still sent is not even framed (a refused peer cannot make us work).
+    if (this.state === 'closed' || this.state === 'closing') return;
     this.receivedSincePing = true;
     let events: FramerEvent[];
     try {
@@ -1193,6 +1194,7 @@ export class Connection implements SessionConnection, LoginHost {
   private closeAfterFlush(reason: string): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
+    this.socket.pause();
     this.socket.end();
     setTimeout(() => this.close(reason), CLOSE_FLUSH_MS).unref();
   }
