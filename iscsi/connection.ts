@@ -10,12 +10,14 @@ import { sendTargets } from './discovery.js';
 import { IscsiError } from './errors.js';
 import { PduFramer, serializePduParts, type FramerEvent } from './framer.js';
 import { ByteBudget, type IscsiLimits } from './limits.js';
+import type { LoginThrottle } from './login-throttle.js';
 import type { Logger } from './log.js';
-import { LoginMachine, type LoginHost, type LoginResult } from './login.js';
+import { LoginMachine, type LoginHost, type LoginReplyPdu, type LoginResult } from './login.js';
 import { decodeLun, serialAdd, serialLe, serialLt } from './names.js';
 import {
   Negotiator,
   TARGET_MAX_RECV_DATA_SEGMENT_LENGTH,
+  parseTextData,
   type KeyValue,
   type OperationalParams,
 } from './negotiation.js';
@@ -83,6 +85,18 @@ const CLOSE_FLUSH_MS = 5000;
 
 const EMPTY = Buffer.alloc(0);
 
+/** RFC 7143 11.13.5 status class 2: the initiator's error (authentication, authorization, …). */
+const LOGIN_STATUS_CLASS_INITIATOR_ERROR = 2;
+
+/** The InitiatorName key of a login request's text, '' when absent or unreadable. */
+function initiatorNameOf(data: Buffer): string {
+  try {
+    return parseTextData(data).find(([k]) => k === 'InitiatorName')?.[1] ?? '';
+  } catch {
+    return '';
+  }
+}
+
 /** What connections share: the server's configuration and session table. */
 export interface ConnectionContext {
   readonly registry: TargetRegistry;
@@ -99,11 +113,21 @@ export interface ConnectionContext {
   readonly responseBudget: ByteBudget;
   /** A connection was closed because it went past a limit (counted for /metrics). */
   limitExceeded(kind: string): void;
+  /** Failed logins per initiator name and peer address (undefined: not throttled). */
+  readonly loginThrottle: LoginThrottle | undefined;
+  /** A login failed with an initiator error, or was refused by the throttle (for /metrics). */
+  loginFailed(refused: boolean): void;
   dropTargetSessions(targetName: string): void;
   connectionClosed(conn: Connection): void;
 }
 
 export interface LocalPortal {
+  address: string;
+  port: number;
+}
+
+/** The initiator's end of the TCP connection. */
+export interface PeerAddress {
   address: string;
   port: number;
 }
@@ -161,8 +185,7 @@ export class Connection implements SessionConnection, LoginHost {
     private readonly socket: Duplex,
     private readonly ctx: ConnectionContext,
     private readonly portal: LocalPortal,
-    /** The peer's address, for the log. */
-    readonly peer = 'unknown',
+    private readonly peerAddress: PeerAddress = { address: 'unknown', port: 0 },
   ) {
     const limits = ctx.limits;
     this.login = new LoginMachine(this);
@@ -188,6 +211,11 @@ export class Connection implements SessionConnection, LoginHost {
 
   get portalGroupTag(): number {
     return this.ctx.portalGroupTag;
+  }
+
+  /** "address:port" of the peer, for the log. */
+  get peer(): string {
+    return `${this.peerAddress.address}:${this.peerAddress.port}`;
   }
 
   get maxTextBytes(): number {
@@ -392,7 +420,40 @@ export class Connection implements SessionConnection, LoginHost {
       this.cid = req.cid;
       this.loginCmdSN = req.cmdSN;
     }
+    const throttle = this.ctx.loginThrottle;
+    const initiatorName = this.login.initiatorName || initiatorNameOf(req.data);
+    if (throttle !== undefined && this.login.initiatorName === '') {
+      const refusedForMs = throttle.refusedForMs(initiatorName, this.peerAddress.address);
+      if (refusedForMs > 0) {
+        // RFC 7143 11.13.5 0301 service unavailable: the initiator may try again later.
+        this.ctx.loginFailed(true);
+        this.ctx.log.warn('login refused: too many failed logins', { peer: this.peer, initiator: initiatorName, refusedForMs });
+        this.finishLogin(req, LoginStatus.SERVICE_UNAVAILABLE);
+        return;
+      }
+    }
     const reply = this.login.handle(req);
+    if (reply.outcome === 'failed') {
+      const status = (reply.response.statusClass << 8) | reply.response.statusDetail;
+      const fields = { status: `0x${status.toString(16).padStart(4, '0')}`, peer: this.peer, initiator: initiatorName, error: reply.error };
+      if (throttle !== undefined && reply.response.statusClass === LOGIN_STATUS_CLASS_INITIATOR_ERROR) {
+        // Held back, longer with every failure in a row (login-throttle.ts); nothing more is read.
+        const { delayMs, failures } = throttle.recordFailure(initiatorName, this.peerAddress.address);
+        this.ctx.loginFailed(false);
+        this.ctx.log.warn('login failed', { ...fields, failures, delayMs });
+        this.state = 'closing';
+        this.socket.pause();
+        setTimeout(() => {
+          if (this.state !== 'closing') return; // closed meanwhile
+          this.state = 'login';
+          this.finishLogin(req, reply.response);
+        }, delayMs).unref();
+        return;
+      }
+      this.ctx.log.info('login failed', fields);
+      this.finishLogin(req, reply.response);
+      return;
+    }
     const session = this.session;
     this.write({
       ...reply.response,
@@ -400,15 +461,8 @@ export class Connection implements SessionConnection, LoginHost {
       expCmdSN: session?.expCmdSN ?? this.loginCmdSN,
       maxCmdSN: session?.maxCmdSN ?? this.loginCmdSN,
     });
-    if (reply.outcome === 'failed') {
-      this.ctx.log.info('login failed', {
-        status: `0x${((reply.response.statusClass << 8) | reply.response.statusDetail).toString(16).padStart(4, '0')}`,
-        error: reply.error,
-      });
-      this.closeAfterFlush('login failed');
-      return;
-    }
     if (reply.outcome === 'fullFeature') {
+      throttle?.recordSuccess(initiatorName, this.peerAddress.address);
       this.state = 'fullFeature';
       clearTimeout(this.loginTimer);
       // RFC 7143 13.1: digests start with the first PDU after the Login Response.
@@ -416,6 +470,20 @@ export class Connection implements SessionConnection, LoginHost {
       this.framer.setDigests(this.params.headerDigest, this.params.dataDigest);
       this.startNopTimer();
     }
+  }
+
+  /** Sends a failing Login Response (`response`, or one with this status) and closes. */
+  private finishLogin(req: LoginRequest, response: LoginReplyPdu | number): void {
+    if (this.state !== 'login') return;
+    const pdu: LoginReplyPdu = typeof response === 'number'
+      ? {
+          opcode: Opcode.LOGIN_RESPONSE, immediate: false, ahs: EMPTY, data: EMPTY, transit: false, continue: false,
+          csg: req.csg, nsg: 0, versionMax: 0, versionActive: 0, isid: req.isid, tsih: 0, itt: req.itt,
+          statusClass: response >> 8, statusDetail: response & 0xff,
+        }
+      : response;
+    this.write({ ...pdu, statSN: this.nextStatSN(), expCmdSN: this.loginCmdSN, maxCmdSN: this.loginCmdSN });
+    this.closeAfterFlush('login failed');
   }
 
   checkContinuation(args: { tsih: number; isid: Buffer; initiatorName: string; targetName: string; cid: number }): number {
@@ -661,6 +729,7 @@ export class Connection implements SessionConnection, LoginHost {
           taskAttr: task.cmd.taskAttr,
           expectedDataTransferLength: task.cmd.expectedDataTransferLength,
           dataOut: task.dataOut,
+          signal: task.abortController.signal,
         });
         task.execution = execution;
         response = await execution;
@@ -928,6 +997,7 @@ export class Connection implements SessionConnection, LoginHost {
 
   private abortTask(task: ScsiTask): void {
     task.state = 'aborted';
+    task.abortController.abort();
     this.session?.tasks.delete(task.itt);
     this.releaseSlot(task);
     this.releaseBudget(task);

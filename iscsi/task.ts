@@ -49,6 +49,8 @@ export class ScsiTask {
   slotReleased = false;
   /** The logical unit's work on it, while it runs (task management waits for it, SAM-5 7.1). */
   execution: Promise<unknown> | undefined;
+  /** Tells the logical unit the task was aborted (ScsiRequest.signal). */
+  readonly abortController = new AbortController();
 
   /** Bytes of the connection's write budget this task holds (its buffer), given back once. */
   writeBufferReserved = 0;

@@ -3,6 +3,7 @@
 //   config error: volumes[1].size: must be at least 1GiB (got "10MiB")
 
 import { DEFAULT_ISCSI_LIMITS } from '../iscsi/limits.js';
+import { DEFAULT_LOGIN_THROTTLE } from '../iscsi/login-throttle.js';
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -237,6 +238,18 @@ const iscsiLimitsSchema = z
   })
   .prefault({});
 
+/** iscsi.loginThrottle: failed logins per initiator name and peer address (docs/security.md). */
+const loginThrottleSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    baseDelayMs: z.number().int().min(0).default(DEFAULT_LOGIN_THROTTLE.baseDelayMs).describe('delay of the first failed Login Response; doubles per failure in a row'),
+    maxDelayMs: z.number().int().min(0).default(DEFAULT_LOGIN_THROTTLE.maxDelayMs),
+    refuseAfterFailures: z.number().int().min(1).default(DEFAULT_LOGIN_THROTTLE.refuseAfterFailures).describe('failures in a row before the name or address is refused'),
+    refuseForMs: z.number().int().min(0).default(DEFAULT_LOGIN_THROTTLE.refuseForMs),
+    forgetAfterMs: z.number().int().positive().default(DEFAULT_LOGIN_THROTTLE.forgetAfterMs).describe('failures older than this are forgotten'),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   tapeLibrary: tapeLibrarySchema,
   gateway: z
@@ -253,6 +266,7 @@ export const configSchema = z.strictObject({
       nopInIntervalMs: z.number().int().positive().optional(),
       nopInTimeoutMs: z.number().int().positive().optional(),
       limits: iscsiLimitsSchema,
+      loginThrottle: loginThrottleSchema,
     })
     .prefault({}),
   api: z

@@ -49,6 +49,7 @@ t.test('Config.Defaults', async (t) => {
         stallTimeoutMs: 30_000,
         loginTimeoutMs: 30_000,
       },
+      loginThrottle: { enabled: true, baseDelayMs: 250, maxDelayMs: 8000, refuseAfterFailures: 10, refuseForMs: 60_000, forgetAfterMs: 900_000 },
     },
     api: { listen: { host: '127.0.0.1', port: 8080 } },
     log: { level: 'info', format: 'human' },
