@@ -2,14 +2,15 @@
 // real shelfgate process and checks the bounded outcome — the status or Reject the RFC names, the
 // connection closed, the process's resident memory (sampled from /proc) under a ceiling.
 // Limits are the defaults (docs/security.md "iSCSI limits") except stallTimeoutMs, 15 s here so
-// that "one byte every 10 s" is closed before its third byte.
+// that "one byte every 10 s" is closed before its third byte, and a faster login throttle (its
+// test runs last: it leaves 127.0.0.1 refused).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { LoginStatus, Opcode, RESERVED_TAG, RejectReason, type LoginResponse, type Reject, type TextResponse } from '../../iscsi/pdu/types.js';
 import { startGateway } from '../helpers/gateway-process.js';
-import { encodeKeys } from '../helpers/initiator.js';
+import { LoginError, TestInitiator, encodeKeys } from '../helpers/initiator.js';
 import { MiB, RawConnection, rssBytes, watchRss } from '../helpers/raw-connection.js';
 
 const STALL_TIMEOUT_MS = 15_000;
@@ -20,7 +21,27 @@ const STALL_CHECK_MS = 1000;
 
 const configDir = await mkdtemp(join(tmpdir(), 'shelfgate-limits-'));
 const configFile = join(configDir, 'shelfgate.yaml');
-await writeFile(configFile, `iscsi:\n  limits:\n    stallTimeoutMs: ${STALL_TIMEOUT_MS}\nlog:\n  level: info\n`);
+const CHAP_SECRET = 'right-secret-1';
+const THROTTLE = { baseDelayMs: 100, maxDelayMs: 800, refuseAfterFailures: 5, refuseForMs: 60_000 };
+await writeFile(
+  configFile,
+  [
+    'iscsi:',
+    '  limits:',
+    `    stallTimeoutMs: ${STALL_TIMEOUT_MS}`,
+    '  loginThrottle:',
+    ...Object.entries(THROTTLE).map(([k, v]) => `    ${k}: ${v}`),
+    'volumes:',
+    '  - name: guarded',
+    '    size: 1GiB',
+    '    chap:',
+    '      user: backup',
+    `      secret: ${CHAP_SECRET}`,
+    'log:',
+    '  level: info',
+    '',
+  ].join('\n'),
+);
 const gateway = await startGateway({ volumes: [`${VOLUME}:1GiB`, 'other:1GiB'], configFile });
 t.teardown(async () => {
   await gateway.dispose();
@@ -218,4 +239,33 @@ t.test('Limits.OneByteEvery10s: a logged-in connection sending a PDU one byte ev
   t.ok(closedAfterMs >= STALL_TIMEOUT_MS && closedAfterMs <= STALL_TIMEOUT_MS + 2 * STALL_CHECK_MS,
     `closed ${Math.round(closedAfterMs)} ms after the first byte (limit ${STALL_TIMEOUT_MS} ms)`);
   t.ok(limitLogLine(/PDU begun/), 'the log says why');
+});
+
+t.test('Limits.WrongChapSecrets: failed logins are held back longer each time, then refused', async (t) => {
+  const attempts: Array<{ status: number; ms: number }> = [];
+  for (let i = 0; i < THROTTLE.refuseAfterFailures + 2; i++) {
+    const initiator = await TestInitiator.connect('127.0.0.1', gateway.iscsiPort);
+    const start = performance.now();
+    let status = 0;
+    try {
+      await initiator.login({ initiatorName: INITIATOR, targetName: gateway.targetIqn('guarded'), chap: { user: 'backup', secret: 'wrong-secret-1' } });
+    } catch (err) {
+      status = err instanceof LoginError ? (err.statusClass << 8) | err.statusDetail : -1;
+    }
+    attempts.push({ status, ms: performance.now() - start });
+    initiator.destroy();
+  }
+  const failures = attempts.slice(0, THROTTLE.refuseAfterFailures);
+  t.ok(failures.every((a) => a.status === LoginStatus.AUTHENTICATION_FAILURE), 'the wrong secret fails with 0201 (RFC 7143 11.13.5)');
+  failures.forEach((a, i) => {
+    const delayMs = Math.min(THROTTLE.maxDelayMs, THROTTLE.baseDelayMs * 2 ** i);
+    t.ok(a.ms >= delayMs, `failure ${i + 1} answered after ${Math.round(a.ms)} ms (held back at least ${delayMs} ms)`);
+  });
+  const refused = attempts.slice(THROTTLE.refuseAfterFailures);
+  t.ok(refused.every((a) => a.status === LoginStatus.SERVICE_UNAVAILABLE), 'then refused with 0301 service unavailable');
+  const metrics = await (await fetch(`http://127.0.0.1:${gateway.apiPort}/metrics`)).text();
+  t.match(metrics, new RegExp(`^shelfgate_iscsi_login_failures_total ${THROTTLE.refuseAfterFailures}$`, 'm'), 'failures are counted');
+  t.match(metrics, new RegExp(`^shelfgate_iscsi_login_refusals_total ${refused.length}$`, 'm'), 'refusals are counted');
+  const lines = gateway.stderr().split('\n').filter((l) => /login (failed|refused)/.test(l) && l.includes('peer=127.0.0.1:') && l.includes(`initiator=${INITIATOR}`));
+  t.equal(lines.length, attempts.length, 'each failure and refusal is logged with peer address and initiator name');
 });
