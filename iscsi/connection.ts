@@ -117,6 +117,8 @@ export interface ConnectionContext {
   readonly loginThrottle: LoginThrottle | undefined;
   /** A login failed with an initiator error, or was refused by the throttle (for /metrics). */
   loginFailed(refused: boolean): void;
+  /** Counts for /metrics: PDUs framed (decodable or not), logins that reached full feature phase. */
+  readonly counts: { pdusReceived: number; fullFeatureLogins: number };
   dropTargetSessions(targetName: string): void;
   connectionClosed(conn: Connection): void;
 }
@@ -244,6 +246,7 @@ export class Connection implements SessionConnection, LoginHost {
       this.close('framing error');
       return;
     }
+    this.ctx.counts.pdusReceived += events.length;
     for (const ev of events) {
       if (!this.isOpen) return;
       try {
@@ -463,6 +466,7 @@ export class Connection implements SessionConnection, LoginHost {
     });
     if (reply.outcome === 'fullFeature') {
       throttle?.recordSuccess(initiatorName, this.peerAddress.address);
+      this.ctx.counts.fullFeatureLogins++;
       this.state = 'fullFeature';
       clearTimeout(this.loginTimer);
       // RFC 7143 13.1: digests start with the first PDU after the Login Response.

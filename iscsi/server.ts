@@ -34,6 +34,9 @@ export interface IscsiLimitStats {
    *  because their initiator name or address failed too often. */
   loginFailures: number;
   loginRefusals: number;
+  /** PDUs framed from initiators, and logins that reached full feature phase. */
+  pdusReceived: number;
+  fullFeatureLogins: number;
   writeBufferBytes: number;
   responseBytes: number;
   connections: number;
@@ -56,6 +59,7 @@ export class IscsiServer {
   private closeWaiters: Array<() => void> = [];
   private readonly limitCloses: Record<string, number> = {};
   private readonly loginCounts = { failures: 0, refusals: 0 };
+  private readonly counts = { pdusReceived: 0, fullFeatureLogins: 0 };
   private readonly writeBudget: ByteBudget;
   private readonly responseBudget: ByteBudget;
 
@@ -71,6 +75,7 @@ export class IscsiServer {
       limitExceeded: (kind) => {
         this.limitCloses[kind] = (this.limitCloses[kind] ?? 0) + 1;
       },
+      counts: this.counts,
       loginThrottle: opts.loginThrottle === undefined ? undefined : new LoginThrottle(opts.loginThrottle),
       loginFailed: (refused) => {
         if (refused) this.loginCounts.refusals++;
@@ -129,6 +134,8 @@ export class IscsiServer {
       limitCloses: { ...this.limitCloses },
       loginFailures: this.loginCounts.failures,
       loginRefusals: this.loginCounts.refusals,
+      pdusReceived: this.counts.pdusReceived,
+      fullFeatureLogins: this.counts.fullFeatureLogins,
       writeBufferBytes: this.writeBudget.used,
       responseBytes: this.responseBudget.used,
       connections: this.connections.size,

@@ -39,6 +39,8 @@ export interface AdminDeps {
     limitCloses: Record<string, number>;
     loginFailures: number;
     loginRefusals: number;
+    pdusReceived: number;
+    fullFeatureLogins: number;
     writeBufferBytes: number;
     responseBytes: number;
   };

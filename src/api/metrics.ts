@@ -183,6 +183,18 @@ function iscsiFamilies(deps: AdminDeps, lag: EventLoopLagMonitor | undefined): F
         samples: [{ value: stats.loginRefusals }],
       },
       {
+        name: 'shelfgate_iscsi_pdus_received_total',
+        type: 'counter',
+        help: 'PDUs framed from initiators (decodable or not).',
+        samples: [{ value: stats.pdusReceived }],
+      },
+      {
+        name: 'shelfgate_iscsi_full_feature_logins_total',
+        type: 'counter',
+        help: 'iSCSI logins that reached full feature phase.',
+        samples: [{ value: stats.fullFeatureLogins }],
+      },
+      {
         name: 'shelfgate_iscsi_limit_closes_total',
         type: 'counter',
         help: 'iSCSI connections closed for going past a limit (iscsi.limits), by limit.',

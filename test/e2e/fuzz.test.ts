@@ -10,6 +10,7 @@ import { Opcode, RESERVED_TAG, type InitiatorPdu, type LoginResponse } from '../
 import { startGateway } from '../helpers/gateway-process.js';
 import { TestInitiator, encodeKeys, read16, write16 } from '../helpers/initiator.js';
 import { field, parseToolFields, runTool } from '../helpers/libiscsi.js';
+import { prng, type Rng } from '../helpers/prng.js';
 
 const FUZZ_PDU_COUNT = Number(process.env.FUZZ_PDUS ?? 100_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
@@ -19,29 +20,6 @@ const FUZZ_VOLUME = 'fuzz';
 const DATA_VOLUME = 'data';
 const INITIATOR = 'iqn.2026-11.test:fuzzer';
 
-/** mulberry32: small, fast, seedable. */
-function prng(seed: number): { u32(): number; int(n: number): number; chance(p: number): boolean; bytes(n: number): Buffer } {
-  let state = seed >>> 0;
-  const u32 = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = state;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return (x ^ (x >>> 14)) >>> 0;
-  };
-  const int = (n: number): number => u32() % n;
-  return {
-    u32,
-    int,
-    chance: (p) => u32() / 0x1_0000_0000 < p,
-    bytes: (n) => {
-      const out = Buffer.allocUnsafe(n);
-      for (let i = 0; i < n; i++) out[i] = u32() & 0xff;
-      return out;
-    },
-  };
-}
-type Rng = ReturnType<typeof prng>;
 
 // Opcodes a real disk sees (SPC-4 / SBC-3), so random CDBs reach the command decoders.
 const CDB_OPCODES = [
