@@ -7,7 +7,8 @@
 //  - hang: no answer within `answerTimeoutMs` and a LOGICAL UNIT RESET that does not end it
 //    within `answerTimeoutMs` either (a slow command the reset stops is counted as `aborted`);
 //  - dead session: the connection dropped.
-import { TestInitiator } from './initiator.js';
+import { cdbLengthForOpcode } from '../../iscsi/scsi/cdb.js';
+import type { TestInitiator } from './initiator.js';
 import { prng, type Rng } from './prng.js';
 
 export interface CdbFuzzResult {
@@ -22,25 +23,8 @@ export interface CdbFuzzResult {
 const SENSE_KEY_HARDWARE_ERROR = 0x04;
 const ASC_INTERNAL_TARGET_FAILURE = 0x44;
 
-/** SAM-5 5.2 / SPC-4 4.2.5.1: the CDB length of an opcode's group (0 for vendor-specific/variable). */
-function groupLength(opcode: number): number {
-  switch (opcode >> 5) {
-    case 0:
-      return 6;
-    case 1:
-    case 2:
-      return 10;
-    case 4:
-      return 16;
-    case 5:
-      return 12;
-    default:
-      return 0;
-  }
-}
-
 export function fuzzCdb(rng: Rng, opcode: number, variant: number): Buffer {
-  const natural = groupLength(opcode) || [6, 10, 12, 16][rng.int(4)]!;
+  const natural = cdbLengthForOpcode(opcode) || [6, 10, 12, 16][rng.int(4)]!;
   let length = natural;
   if (variant % 6 === 4) length = Math.max(1, natural - 1 - rng.int(natural - 1)); // too short
   if (variant % 6 === 5) length = 1 + rng.int(16);
