@@ -3,17 +3,21 @@
 // Management, Logout and Reject — with StatSN per connection and the session's CmdSN window.
 
 import { giveBackReadBuffer } from './read-buffer-pool.js';
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { ScsiStatus, type ScsiResponse, type TargetRegistry } from './device.js';
 import { sendTargets } from './discovery.js';
 import { IscsiError } from './errors.js';
 import { PduFramer, serializePduParts, type FramerEvent } from './framer.js';
+import { ByteBudget, type IscsiLimits } from './limits.js';
+import type { LoginThrottle } from './login-throttle.js';
 import type { Logger } from './log.js';
-import { LoginMachine, type LoginHost, type LoginResult } from './login.js';
+import { LoginMachine, type LoginHost, type LoginReplyPdu, type LoginResult } from './login.js';
 import { decodeLun, serialAdd, serialLe, serialLt } from './names.js';
 import {
   Negotiator,
   TARGET_MAX_RECV_DATA_SEGMENT_LENGTH,
+  parseTextData,
   type KeyValue,
   type OperationalParams,
 } from './negotiation.js';
@@ -76,14 +80,22 @@ export const LogoutResponseCode = { CLOSED: 0, CID_NOT_FOUND: 1, RECOVERY_NOT_SU
 /** RFC 7143 11.9.1 AsyncEvent codes. */
 export const AsyncEvent = { SCSI_ASYNC_EVENT: 0, LOGOUT_REQUEST: 1, DROP_CONNECTION: 2, DROP_ALL_CONNECTIONS: 3 } as const;
 
-/** Stop reading from a connection whose peer does not read its responses above this backlog. */
-const WRITE_BACKLOG_PAUSE_BYTES = 8 * 1024 * 1024;
 /** How long a closing connection may take to flush its last PDU. */
 const CLOSE_FLUSH_MS = 5000;
-/** A connection that has not completed its login by then is dropped (it holds resources). */
-const LOGIN_TIMEOUT_MS = 30_000;
 
 const EMPTY = Buffer.alloc(0);
+
+/** RFC 7143 11.13.5 status class 2: the initiator's error (authentication, authorization, …). */
+const LOGIN_STATUS_CLASS_INITIATOR_ERROR = 2;
+
+/** The InitiatorName key of a login request's text, '' when absent or unreadable. */
+function initiatorNameOf(data: Buffer): string {
+  try {
+    return parseTextData(data).find(([k]) => k === 'InitiatorName')?.[1] ?? '';
+  } catch {
+    return '';
+  }
+}
 
 /** What connections share: the server's configuration and session table. */
 export interface ConnectionContext {
@@ -95,11 +107,29 @@ export interface ConnectionContext {
   /** Drop the connection when a ping is not answered within this. */
   readonly nopInTimeoutMs: number;
   readonly sessions: SessionTable;
+  readonly limits: IscsiLimits;
+  /** The portal-wide budgets the connections' budgets draw from (limits.ts). */
+  readonly writeBudget: ByteBudget;
+  readonly responseBudget: ByteBudget;
+  /** A connection was closed because it went past a limit (counted for /metrics). */
+  limitExceeded(kind: string): void;
+  /** Failed logins per initiator name and peer address (undefined: not throttled). */
+  readonly loginThrottle: LoginThrottle | undefined;
+  /** A login failed with an initiator error, or was refused by the throttle (for /metrics). */
+  loginFailed(refused: boolean): void;
+  /** Counts for /metrics: PDUs framed (decodable or not), logins that reached full feature phase. */
+  readonly counts: { pdusReceived: number; fullFeatureLogins: number };
   dropTargetSessions(targetName: string): void;
   connectionClosed(conn: Connection): void;
 }
 
 export interface LocalPortal {
+  address: string;
+  port: number;
+}
+
+/** The initiator's end of the TCP connection. */
+export interface PeerAddress {
   address: string;
   port: number;
 }
@@ -125,7 +155,7 @@ export class Connection implements SessionConnection, LoginHost {
   private readonly login: LoginMachine;
   private loginCmdSN = 0;
   private params!: OperationalParams;
-  private readonly text = new TextExchange(() => this.allocateTtt());
+  private readonly text: TextExchange;
   private readonly textNegotiator = new Negotiator();
   private lastTtt = 0;
   private drainWaiters: Array<() => void> = [];
@@ -134,6 +164,20 @@ export class Connection implements SessionConnection, LoginHost {
   /** Responses being written (a task leaves the task map before its Data-In is all sent). */
   private responsesInProgress = 0;
   private readonly loginTimer: NodeJS.Timeout;
+  /** Checks the stall limits (a PDU, the output, R2Ts) a few times per stallTimeoutMs. */
+  private readonly progressTimer: NodeJS.Timeout;
+  /** When the PDU being received began (0: between PDUs). */
+  private pduStartedMs = 0;
+  /** Since when the peer has not read what we wrote (0: it has). */
+  private outputBlockedMs = 0;
+  /** This connection's share of the portal's write-buffer and response budgets. */
+  private readonly writeBudget: ByteBudget;
+  private readonly responseBudget: ByteBudget;
+  /** Tasks holding budget, to give it back once (and all of it when the connection closes). */
+  private readonly reservingTasks = new Set<ScsiTask>();
+  /** Tasks waiting, in order, for budget before they solicit data (R2T) or run. */
+  private readonly budgetQueue: Array<{ task: ScsiTask; kind: 'write' | 'response'; bytes: number; go: () => void }> = [];
+  private readonly budgetRetry = (): void => this.runBudgetQueue();
   private nopTimer: NodeJS.Timeout | undefined;
   private nopTimeout: NodeJS.Timeout | undefined;
   private pendingPingTtt: number | undefined;
@@ -143,12 +187,19 @@ export class Connection implements SessionConnection, LoginHost {
     private readonly socket: Duplex,
     private readonly ctx: ConnectionContext,
     private readonly portal: LocalPortal,
+    private readonly peerAddress: PeerAddress = { address: 'unknown', port: 0 },
   ) {
+    const limits = ctx.limits;
     this.login = new LoginMachine(this);
+    this.text = new TextExchange(() => this.allocateTtt(), limits.maxTextBytes);
+    this.writeBudget = new ByteBudget(limits.connectionWriteBufferBytes, ctx.writeBudget);
+    this.responseBudget = new ByteBudget(limits.connectionResponseBytes, ctx.responseBudget);
     this.loginTimer = setTimeout(() => {
-      if (this.state === 'login') this.close('login timed out');
-    }, LOGIN_TIMEOUT_MS);
+      if (this.state === 'login') this.closeForLimit('login', `login not complete within ${limits.loginTimeoutMs} ms`);
+    }, limits.loginTimeoutMs);
     this.loginTimer.unref();
+    this.progressTimer = setInterval(() => this.checkProgress(), Math.max(10, Math.min(1000, limits.stallTimeoutMs / 4)));
+    this.progressTimer.unref();
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.onDrain());
     socket.on('error', (err: Error) => this.close(`socket error: ${err.message}`));
@@ -164,6 +215,15 @@ export class Connection implements SessionConnection, LoginHost {
     return this.ctx.portalGroupTag;
   }
 
+  /** "address:port" of the peer, for the log. */
+  get peer(): string {
+    return `${this.peerAddress.address}:${this.peerAddress.port}`;
+  }
+
+  get maxTextBytes(): number {
+    return this.ctx.limits.maxTextBytes;
+  }
+
   private get isOpen(): boolean {
     return this.state === 'login' || this.state === 'fullFeature';
   }
@@ -175,7 +235,8 @@ export class Connection implements SessionConnection, LoginHost {
   // ---- input ------------------------------------------------------------------------------------
 
   private onData(chunk: Buffer): void {
-    if (this.state === 'closed') return;
+    // Closing: what is still sent is not even framed (a refused peer cannot make us work).
+    if (this.state === 'closed' || this.state === 'closing') return;
     this.receivedSincePing = true;
     let events: FramerEvent[];
     try {
@@ -185,6 +246,7 @@ export class Connection implements SessionConnection, LoginHost {
       this.close('framing error');
       return;
     }
+    this.ctx.counts.pdusReceived += events.length;
     for (const ev of events) {
       if (!this.isOpen) return;
       try {
@@ -195,7 +257,51 @@ export class Connection implements SessionConnection, LoginHost {
       }
     }
     this.runDeferredTask();
-    if (this.socket.writableLength > WRITE_BACKLOG_PAUSE_BYTES) this.socket.pause();
+    if (!this.isOpen) return;
+    // RFC 7143 does not bound a PDU's arrival; we do (limits.stallTimeoutMs, checkProgress).
+    if (this.framer.midPdu) {
+      if (events.length > 0 || this.pduStartedMs === 0) this.pduStartedMs = performance.now();
+    } else this.pduStartedMs = 0;
+    // Answers to what was just read (NOP-In, Reject, Text) back up when the peer does not read:
+    // stop reading it until it does; past four times the limit it is dropped.
+    const backlog = this.socket.writableLength;
+    if (backlog > 4 * this.ctx.limits.connectionResponseBytes) {
+      this.closeForLimit('output', `${backlog} bytes of responses unread by the peer`);
+    } else if (backlog > this.ctx.limits.connectionResponseBytes) {
+      this.socket.pause();
+      if (this.outputBlockedMs === 0) this.outputBlockedMs = performance.now();
+    }
+  }
+
+  /** The stall limits (limits.stallTimeoutMs): a PDU, output, or solicited data making no progress. */
+  private checkProgress(): void {
+    if (!this.isOpen) return;
+    const now = performance.now();
+    const limitMs = this.ctx.limits.stallTimeoutMs;
+    if (this.pduStartedMs > 0 && now - this.pduStartedMs > limitMs) {
+      return this.closeForLimit('stall', `a PDU begun ${Math.round(now - this.pduStartedMs)} ms ago is not complete (limit ${limitMs} ms)`);
+    }
+    if (this.outputBlockedMs > 0 && now - this.outputBlockedMs > limitMs) {
+      return this.closeForLimit('stall', `the peer has not read its responses for ${Math.round(now - this.outputBlockedMs)} ms (limit ${limitMs} ms)`);
+    }
+    for (const task of this.session?.tasks.values() ?? []) {
+      if (task.awaitingSolicitedData && task.state === 'collecting' && now - task.lastDataProgressMs > limitMs) {
+        return this.closeForLimit('stall', `R2T for task 0x${task.itt.toString(16)} unanswered for ${Math.round(now - task.lastDataProgressMs)} ms (limit ${limitMs} ms)`);
+      }
+    }
+  }
+
+  /** Closes a connection that went past a limit, with one log line naming peer and initiator. */
+  private closeForLimit(kind: string, message: string): void {
+    if (!this.isOpen) return;
+    this.ctx.log.warn('iSCSI connection closed: limit exceeded', {
+      limit: kind,
+      peer: this.peer,
+      initiator: this.session?.initiatorName ?? this.login.initiatorName ?? '',
+      reason: message,
+    });
+    this.ctx.limitExceeded(kind);
+    this.close(`limit exceeded: ${message}`);
   }
 
   private onEvent(ev: FramerEvent): void {
@@ -279,7 +385,10 @@ export class Connection implements SessionConnection, LoginHost {
       return task?.placeDataOut(bhs.readUInt32BE(20), bhs.readUInt32BE(40), dataLength);
     }
     if (opcode === Opcode.SCSI_COMMAND && this.params.immediateData) {
-      const writeBuffer = writeBufferFor(bhs, dataLength);
+      // Only within the write budget (and so never more than the write limit); otherwise the
+      // immediate data stays in the framer's buffer until the task's buffer is reserved.
+      const writeBuffer = writeBufferFor(bhs, dataLength, (bytes) =>
+        this.budgetQueue.length === 0 && bytes <= this.ctx.limits.connectionWriteBufferBytes && this.writeBudget.tryReserve(bytes));
       if (writeBuffer === undefined) return undefined;
       const placed = writeBuffer.subarray(0, dataLength);
       this.immediateWriteBuffers.set(placed, writeBuffer);
@@ -314,7 +423,40 @@ export class Connection implements SessionConnection, LoginHost {
       this.cid = req.cid;
       this.loginCmdSN = req.cmdSN;
     }
+    const throttle = this.ctx.loginThrottle;
+    const initiatorName = this.login.initiatorName || initiatorNameOf(req.data);
+    if (throttle !== undefined && this.login.initiatorName === '') {
+      const refusedForMs = throttle.refusedForMs(initiatorName, this.peerAddress.address);
+      if (refusedForMs > 0) {
+        // RFC 7143 11.13.5 0301 service unavailable: the initiator may try again later.
+        this.ctx.loginFailed(true);
+        this.ctx.log.warn('login refused: too many failed logins', { peer: this.peer, initiator: initiatorName, refusedForMs });
+        this.finishLogin(req, LoginStatus.SERVICE_UNAVAILABLE);
+        return;
+      }
+    }
     const reply = this.login.handle(req);
+    if (reply.outcome === 'failed') {
+      const status = (reply.response.statusClass << 8) | reply.response.statusDetail;
+      const fields = { status: `0x${status.toString(16).padStart(4, '0')}`, peer: this.peer, initiator: initiatorName, error: reply.error };
+      if (throttle !== undefined && reply.response.statusClass === LOGIN_STATUS_CLASS_INITIATOR_ERROR) {
+        // Held back, longer with every failure in a row (login-throttle.ts); nothing more is read.
+        const { delayMs, failures } = throttle.recordFailure(initiatorName, this.peerAddress.address);
+        this.ctx.loginFailed(false);
+        this.ctx.log.warn('login failed', { ...fields, failures, delayMs });
+        this.state = 'closing';
+        this.socket.pause();
+        setTimeout(() => {
+          if (this.state !== 'closing') return; // closed meanwhile
+          this.state = 'login';
+          this.finishLogin(req, reply.response);
+        }, delayMs).unref();
+        return;
+      }
+      this.ctx.log.info('login failed', fields);
+      this.finishLogin(req, reply.response);
+      return;
+    }
     const session = this.session;
     this.write({
       ...reply.response,
@@ -322,15 +464,9 @@ export class Connection implements SessionConnection, LoginHost {
       expCmdSN: session?.expCmdSN ?? this.loginCmdSN,
       maxCmdSN: session?.maxCmdSN ?? this.loginCmdSN,
     });
-    if (reply.outcome === 'failed') {
-      this.ctx.log.info('login failed', {
-        status: `0x${((reply.response.statusClass << 8) | reply.response.statusDetail).toString(16).padStart(4, '0')}`,
-        error: reply.error,
-      });
-      this.closeAfterFlush('login failed');
-      return;
-    }
     if (reply.outcome === 'fullFeature') {
+      throttle?.recordSuccess(initiatorName, this.peerAddress.address);
+      this.ctx.counts.fullFeatureLogins++;
       this.state = 'fullFeature';
       clearTimeout(this.loginTimer);
       // RFC 7143 13.1: digests start with the first PDU after the Login Response.
@@ -338,6 +474,20 @@ export class Connection implements SessionConnection, LoginHost {
       this.framer.setDigests(this.params.headerDigest, this.params.dataDigest);
       this.startNopTimer();
     }
+  }
+
+  /** Sends a failing Login Response (`response`, or one with this status) and closes. */
+  private finishLogin(req: LoginRequest, response: LoginReplyPdu | number): void {
+    if (this.state !== 'login') return;
+    const pdu: LoginReplyPdu = typeof response === 'number'
+      ? {
+          opcode: Opcode.LOGIN_RESPONSE, immediate: false, ahs: EMPTY, data: EMPTY, transit: false, continue: false,
+          csg: req.csg, nsg: 0, versionMax: 0, versionActive: 0, isid: req.isid, tsih: 0, itt: req.itt,
+          statusClass: response >> 8, statusDetail: response & 0xff,
+        }
+      : response;
+    this.write({ ...pdu, statSN: this.nextStatSN(), expCmdSN: this.loginCmdSN, maxCmdSN: this.loginCmdSN });
+    this.closeAfterFlush('login failed');
   }
 
   checkContinuation(args: { tsih: number; isid: Buffer; initiatorName: string; targetName: string; cid: number }): number {
@@ -386,6 +536,7 @@ export class Connection implements SessionConnection, LoginHost {
       params: result.params,
       cmdSN: result.cmdSN,
       portalGroupTag: this.ctx.portalGroupTag,
+      commandWindow: this.ctx.limits.commandWindow,
     });
     sessions.add(session);
     session.connection = this;
@@ -409,19 +560,36 @@ export class Connection implements SessionConnection, LoginHost {
 
   private onScsiCommand(cmd: ScsiCommandPdu): void {
     const session = this.session!;
-    const invalid = ScsiTask.validate(cmd, this.params);
-    if (invalid !== null) {
-      this.ctx.log.warn('SCSI Command rejected', { itt: cmd.itt, reason: invalid });
-      return this.rejectCommand(cmd, RejectReason.PROTOCOL_ERROR);
+    // A write buffer placeData reserved for this command's immediate data.
+    const placedBuffer = this.immediateWriteBuffers.get(cmd.data);
+    this.immediateWriteBuffers.delete(cmd.data);
+    const refuse = (reason: number, message?: string): void => {
+      if (placedBuffer !== undefined) this.writeBudget.release(placedBuffer.length);
+      if (message !== undefined) this.ctx.log.warn('SCSI Command rejected', { itt: cmd.itt, peer: this.peer, initiator: session.initiatorName, reason: message });
+      this.rejectCommand(cmd, reason);
+    };
+    const invalid = ScsiTask.validate(cmd, this.params, this.ctx.limits.connectionWriteBufferBytes);
+    if (invalid !== null) return refuse(RejectReason.PROTOCOL_ERROR, invalid);
+    if (session.tasks.has(cmd.itt)) return refuse(RejectReason.TASK_IN_PROGRESS);
+    if (session.tasks.size >= this.ctx.limits.maxTasks) {
+      // Non-immediate commands are bounded by the CmdSN window (commandWindow <= maxTasks);
+      // immediate ones are not: RFC 7143 11.17.1 reason 0x06.
+      return refuse(RejectReason.IMMEDIATE_COMMAND_REJECT, `more than ${this.ctx.limits.maxTasks} tasks in progress`);
     }
-    if (session.tasks.has(cmd.itt)) return this.rejectCommand(cmd, RejectReason.TASK_IN_PROGRESS);
     const lun = decodeLun(cmd.lun);
     const lu = lun === null ? undefined : session.target!.luns.get(lun);
-    const task = new ScsiTask(cmd, this.params, lun, lu, this.immediateWriteBuffers.get(cmd.data));
+    const task = new ScsiTask(cmd, this.params, lun, lu, placedBuffer);
+    if (placedBuffer !== undefined) {
+      if (task.writeBufferNeeded === 0 && task.dataOut === placedBuffer) {
+        task.writeBufferReserved = placedBuffer.length;
+        this.reservingTasks.add(task);
+      } else this.writeBudget.release(placedBuffer.length);
+    }
     session.tasks.set(cmd.itt, task);
     if (!session.admit(cmd.cmdSN, cmd.immediate, () => this.startTask(task))) {
       // RFC 7143 4.2.2.1: outside the window or a duplicate: silently ignored.
       session.tasks.delete(cmd.itt);
+      this.releaseBudget(task);
     }
   }
 
@@ -430,12 +598,74 @@ export class Connection implements SessionConnection, LoginHost {
     if (task.state === 'aborted') return;
     if (task.failure !== undefined) return this.completeWithSense(task, task.failure);
     task.state = 'collecting';
+    this.proceed(task);
+  }
+
+  /**
+   * Moves a collecting write on: its buffer is reserved first (limits.ts; waiting, in order, while
+   * the budget is spent: no R2T goes out meanwhile), then R2Ts are sent, or, once all its data
+   * is in, it runs.
+   */
+  private proceed(task: ScsiTask): void {
+    if (task.state !== 'collecting' || !this.isOpen) return;
+    const needed = task.writeBufferNeeded;
+    if (needed > 0) {
+      return this.reserveInOrder(task, 'write', needed, () => {
+        task.provideBuffer(Buffer.alloc(needed));
+        this.proceed(task);
+      });
+    }
     if (task.allDataReceived) {
       if (!this.deferIfPlacing(task)) this.executeTask(task);
     } else this.sendR2Ts(task);
   }
 
+  // ---- budgets (limits.ts) -------------------------------------------------------------------------
+
+  /** Reserves `bytes` for `task` now if nothing waits before it and they fit, else queues `go`. */
+  private reserveInOrder(task: ScsiTask, kind: 'write' | 'response', bytes: number, go: () => void): void {
+    if (this.budgetQueue.length === 0 && this.reserveNow(task, kind, bytes)) return go();
+    this.budgetQueue.push({ task, kind, bytes, go });
+    this.runBudgetQueue();
+  }
+
+  private reserveNow(task: ScsiTask, kind: 'write' | 'response', bytes: number): boolean {
+    const budget = kind === 'write' ? this.writeBudget : this.responseBudget;
+    if (!budget.tryReserve(bytes)) return false;
+    if (kind === 'write') task.writeBufferReserved += bytes;
+    else task.responseReserved += bytes;
+    this.reservingTasks.add(task);
+    return true;
+  }
+
+  private runBudgetQueue(): void {
+    this.writeBudget.forget(this.budgetRetry);
+    this.responseBudget.forget(this.budgetRetry);
+    while (this.budgetQueue.length > 0 && this.isOpen) {
+      const head = this.budgetQueue[0]!;
+      if (head.task.state === 'aborted' || head.task.state === 'done') {
+        this.budgetQueue.shift();
+        continue;
+      }
+      if (!this.reserveNow(head.task, head.kind, head.bytes)) {
+        (head.kind === 'write' ? this.writeBudget : this.responseBudget).whenReleased(this.budgetRetry);
+        return;
+      }
+      this.budgetQueue.shift();
+      head.go();
+    }
+  }
+
+  /** Gives back what a task holds (once). */
+  private releaseBudget(task: ScsiTask): void {
+    if (!this.reservingTasks.delete(task)) return;
+    this.writeBudget.release(task.writeBufferReserved);
+    this.responseBudget.release(task.responseReserved);
+    task.writeBufferReserved = task.responseReserved = 0;
+  }
+
   private sendR2Ts(task: ScsiTask): void {
+    task.lastDataProgressMs = performance.now();
     for (const r of task.nextR2Ts(() => this.allocateTtt())) {
       this.write({
         opcode: Opcode.R2T,
@@ -462,10 +692,9 @@ export class Connection implements SessionConnection, LoginHost {
       this.sendReject(encodeBhs(pdu), RejectReason.INVALID_PDU_FIELD);
       return this.failTask(task, result.error);
     }
+    task.lastDataProgressMs = performance.now();
     if (task.state !== 'collecting') return; // still waiting for its CmdSN
-    if (result === 'dataComplete') {
-      if (!this.deferIfPlacing(task)) this.executeTask(task);
-    } else if (result === 'burstComplete') this.sendR2Ts(task);
+    if (result === 'dataComplete' || result === 'burstComplete') this.proceed(task);
   }
 
   /** A task that cannot complete normally ends with CHECK CONDITION (at once, or at its CmdSN turn). */
@@ -479,9 +708,13 @@ export class Connection implements SessionConnection, LoginHost {
     void this.finishTask(task, { status: ScsiStatus.CHECK_CONDITION, sense: buildFixedSense(sense) });
   }
 
+  /** Runs the task once its Data-In fits the response budget (a read's EDTL, at most the
+   *  connection's limit): commands whose answers the peer does not read wait here. */
   private executeTask(task: ScsiTask): void {
     task.state = 'executing';
-    void this.runTask(task);
+    const bytes = task.cmd.read ? Math.min(task.cmd.expectedDataTransferLength, this.ctx.limits.connectionResponseBytes) : 0;
+    if (bytes === 0) return void this.runTask(task);
+    this.reserveInOrder(task, 'response', bytes, () => void this.runTask(task));
   }
 
   private async runTask(task: ScsiTask): Promise<void> {
@@ -500,6 +733,7 @@ export class Connection implements SessionConnection, LoginHost {
           taskAttr: task.cmd.taskAttr,
           expectedDataTransferLength: task.cmd.expectedDataTransferLength,
           dataOut: task.dataOut,
+          signal: task.abortController.signal,
         });
         task.execution = execution;
         response = await execution;
@@ -529,6 +763,7 @@ export class Connection implements SessionConnection, LoginHost {
       this.close('response failed');
     } finally {
       this.responsesInProgress--;
+      this.releaseBudget(task);
     }
     this.notifyIdle();
   }
@@ -767,8 +1002,10 @@ export class Connection implements SessionConnection, LoginHost {
 
   private abortTask(task: ScsiTask): void {
     task.state = 'aborted';
+    task.abortController.abort();
     this.session?.tasks.delete(task.itt);
     this.releaseSlot(task);
+    this.releaseBudget(task);
   }
 
   private onText(req: TextRequest): void {
@@ -1014,10 +1251,12 @@ export class Connection implements SessionConnection, LoginHost {
 
   private drained(): Promise<void> {
     if (!this.socket.writableNeedDrain || this.state === 'closed') return Promise.resolve();
+    if (this.outputBlockedMs === 0) this.outputBlockedMs = performance.now();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
   private onDrain(): void {
+    this.outputBlockedMs = 0;
     if (this.socket.isPaused()) this.socket.resume();
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
@@ -1030,6 +1269,7 @@ export class Connection implements SessionConnection, LoginHost {
   private closeAfterFlush(reason: string): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
+    this.socket.pause();
     this.socket.end();
     setTimeout(() => this.close(reason), CLOSE_FLUSH_MS).unref();
   }
@@ -1039,8 +1279,13 @@ export class Connection implements SessionConnection, LoginHost {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.loginTimer);
+    clearInterval(this.progressTimer);
     if (this.nopTimer !== undefined) clearInterval(this.nopTimer);
     this.clearPing();
+    for (const task of [...this.reservingTasks]) this.releaseBudget(task);
+    this.budgetQueue.length = 0;
+    this.writeBudget.forget(this.budgetRetry);
+    this.responseBudget.forget(this.budgetRetry);
     // end() first so that a stream peer (duplexPair in tests) sees the end; then let go at once.
     this.socket.end();
     setImmediate(() => this.socket.destroy());

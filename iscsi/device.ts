@@ -42,6 +42,9 @@ export interface ScsiRequest {
   /** All Data-Out for a write command, already collected (immediate + unsolicited + solicited);
    *  null for commands without the W bit. */
   dataOut: Buffer | null;
+  /** Aborted when task management ends the task (ABORT TASK, LUN RESET …, SAM-5 7): long
+   *  operations, done in bounded steps, stop at the next step. */
+  signal?: AbortSignal;
 }
 
 /** What a logical unit answers. The fabric computes residuals from `dataIn.length` against

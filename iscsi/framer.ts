@@ -96,6 +96,11 @@ export class PduFramer {
     return this.state === 'data' && this.dataPlaced ? this.data : undefined;
   }
 
+  /** Part of a PDU has arrived and the rest has not. */
+  get midPdu(): boolean {
+    return this.state !== 'header' || this.headerFill > 0;
+  }
+
   /** Digests negotiated at login (RFC 7143 13.1) apply from the next PDU header on. */
   setDigests(headerDigest: boolean, dataDigest: boolean): void {
     this.headerDigest = headerDigest;

@@ -56,6 +56,8 @@ export interface LoginResult {
 export interface LoginHost {
   readonly registry: TargetRegistry;
   readonly portalGroupTag: number;
+  /** Text held across Login Requests with the C bit (limits.ts); past it: 0302 out of resources. */
+  readonly maxTextBytes: number;
   /** RFC 7143 6.3.1: a login with a nonzero TSIH adds or reinstates a connection; 0 if acceptable,
    *  else the login status to fail with (SESSION DOES NOT EXIST, TOO MANY CONNECTIONS). */
   checkContinuation(args: { tsih: number; isid: Buffer; initiatorName: string; targetName: string; cid: number }): number;
@@ -91,8 +93,9 @@ export class LoginMachine {
   private first: LoginRequest | undefined;
   private leadingKeysSeen = false;
   private pendingText: Buffer[] = [];
+  private pendingTextBytes = 0;
   private sessionType: SessionType = 'normal';
-  private initiatorName = '';
+  private initiatorNameValue = '';
   private initiatorAlias: string | undefined;
   private target: TargetConfig | undefined;
   private authMethod: 'None' | 'CHAP' | undefined;
@@ -100,6 +103,11 @@ export class LoginMachine {
   private tsih = 0;
 
   constructor(private readonly host: LoginHost) {}
+
+  /** The InitiatorName of the leading login request, once it has been read ('' before). */
+  get initiatorName(): string {
+    return this.initiatorNameValue;
+  }
 
   /** The one place the stage changes. */
   private transition(to: LoginStage): void {
@@ -181,11 +189,18 @@ export class LoginMachine {
 
     // RFC 7143 11.12.2: text spanning several Login Requests (C bit) is acknowledged empty.
     if (req.continue) {
+      // Bounded by configuration, not by how many continuations a peer sends (limits.ts).
+      this.pendingTextBytes += req.data.length;
+      if (this.pendingTextBytes > this.host.maxTextBytes) {
+        this.pendingText = [];
+        throw loginError(LoginStatus.OUT_OF_RESOURCES, `login text over ${this.host.maxTextBytes} bytes across continuation PDUs`);
+      }
       this.pendingText.push(req.data);
       return { response: this.responseFor(req, { transit: false, nsg: 0, data: Buffer.alloc(0), status: 0 }), outcome: 'continue' };
     }
     const text = this.pendingText.length === 0 ? req.data : Buffer.concat([...this.pendingText, req.data]);
     this.pendingText = [];
+    this.pendingTextBytes = 0;
     const pairs = parseTextData(text);
     const keys = new Map<string, string>();
     for (const [k, v] of pairs) {
@@ -242,7 +257,7 @@ export class LoginMachine {
     }
     const result: LoginResult = {
       sessionType: this.sessionType,
-      initiatorName: this.initiatorName,
+      initiatorName: this.initiatorNameValue,
       initiatorAlias: this.initiatorAlias,
       target: this.target,
       isid: this.first.isid,
@@ -266,7 +281,7 @@ export class LoginMachine {
     if (initiatorName === undefined || initiatorName === '') {
       throw loginError(LoginStatus.MISSING_PARAMETER, 'InitiatorName missing');
     }
-    this.initiatorName = initiatorName;
+    this.initiatorNameValue = initiatorName;
     const sessionType = keys.get('SessionType') ?? 'Normal';
     if (sessionType !== 'Normal' && sessionType !== 'Discovery') {
       throw loginError(LoginStatus.SESSION_TYPE_NOT_SUPPORTED, `SessionType ${sessionType}`);
@@ -305,7 +320,7 @@ export class LoginMachine {
 
   private checkLeadingKeysUnchanged(keys: Map<string, string>): void {
     const same = (k: string, v: string): boolean => !keys.has(k) || keys.get(k) === v;
-    if (!same('InitiatorName', this.initiatorName) || (this.target !== undefined && !same('TargetName', this.target.name))) {
+    if (!same('InitiatorName', this.initiatorNameValue) || (this.target !== undefined && !same('TargetName', this.target.name))) {
       throw loginError(LoginStatus.INITIATOR_ERROR, 'InitiatorName or TargetName changed during login');
     }
   }

@@ -3,8 +3,10 @@
 
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Connection, type ConnectionContext, type LocalPortal } from './connection.js';
+import { Connection, type ConnectionContext, type LocalPortal, type PeerAddress } from './connection.js';
 import type { TargetRegistry } from './device.js';
+import { ByteBudget, DEFAULT_ISCSI_LIMITS, type IscsiLimits } from './limits.js';
+import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js';
 import { silentLogger, type Logger } from './log.js';
 import { isidHex } from './names.js';
 import { SessionTable } from './session.js';
@@ -18,6 +20,26 @@ export interface IscsiServerOptions {
   nopInIntervalMs?: number;
   /** Drop a connection whose NOP-In is not answered within this. Default 15 s. */
   nopInTimeoutMs?: number;
+  /** Memory and stall limits (limits.ts); unset ones take DEFAULT_ISCSI_LIMITS. */
+  limits?: Partial<IscsiLimits>;
+  /** Throttling of failed logins (login-throttle.ts); off unless given. */
+  loginThrottle?: LoginThrottleOptions;
+}
+
+/** Counters and gauges of the limits, for /metrics. */
+export interface IscsiLimitStats {
+  /** Connections closed for going past a limit, by limit (login, stall, output). */
+  limitCloses: Record<string, number>;
+  /** Logins that failed with an initiator error (RFC 7143 status class 2), and logins refused
+   *  because their initiator name or address failed too often. */
+  loginFailures: number;
+  loginRefusals: number;
+  /** PDUs framed from initiators, and logins that reached full feature phase. */
+  pdusReceived: number;
+  fullFeatureLogins: number;
+  writeBufferBytes: number;
+  responseBytes: number;
+  connections: number;
 }
 
 export interface SessionInfo {
@@ -35,10 +57,30 @@ export class IscsiServer {
   private readonly log: Logger;
   private server: net.Server | undefined;
   private closeWaiters: Array<() => void> = [];
+  private readonly limitCloses: Record<string, number> = {};
+  private readonly loginCounts = { failures: 0, refusals: 0 };
+  private readonly counts = { pdusReceived: 0, fullFeatureLogins: 0 };
+  private readonly writeBudget: ByteBudget;
+  private readonly responseBudget: ByteBudget;
 
   constructor(opts: IscsiServerOptions) {
     this.log = opts.log ?? silentLogger;
+    const limits = { ...DEFAULT_ISCSI_LIMITS, ...opts.limits };
+    this.writeBudget = new ByteBudget(limits.totalWriteBufferBytes);
+    this.responseBudget = new ByteBudget(limits.totalResponseBytes);
     this.ctx = {
+      limits,
+      writeBudget: this.writeBudget,
+      responseBudget: this.responseBudget,
+      limitExceeded: (kind) => {
+        this.limitCloses[kind] = (this.limitCloses[kind] ?? 0) + 1;
+      },
+      counts: this.counts,
+      loginThrottle: opts.loginThrottle === undefined ? undefined : new LoginThrottle(opts.loginThrottle),
+      loginFailed: (refused) => {
+        if (refused) this.loginCounts.refusals++;
+        else this.loginCounts.failures++;
+      },
       registry: opts.registry,
       log: this.log,
       portalGroupTag: opts.portalGroupTag ?? 1,
@@ -61,7 +103,11 @@ export class IscsiServer {
     const server = net.createServer({ noDelay: true }, (socket) => {
       socket.setNoDelay(true);
       socket.setKeepAlive(true, 60_000);
-      this.accept(socket, { address: socket.localAddress ?? host, port: socket.localPort ?? port });
+      this.accept(
+        socket,
+        { address: socket.localAddress ?? host, port: socket.localPort ?? port },
+        { address: socket.remoteAddress ?? 'unknown', port: socket.remotePort ?? 0 },
+      );
     });
     this.server = server;
     return new Promise((resolve, reject) => {
@@ -77,10 +123,23 @@ export class IscsiServer {
   }
 
   /** Serves one connected stream (a TCP socket, or one end of a duplex pair in tests). */
-  accept(stream: Duplex, portal: LocalPortal): Connection {
-    const conn = new Connection(stream, this.ctx, portal);
+  accept(stream: Duplex, portal: LocalPortal, peer?: PeerAddress): Connection {
+    const conn = new Connection(stream, this.ctx, portal, peer);
     this.connections.add(conn);
     return conn;
+  }
+
+  limitStats(): IscsiLimitStats {
+    return {
+      limitCloses: { ...this.limitCloses },
+      loginFailures: this.loginCounts.failures,
+      loginRefusals: this.loginCounts.refusals,
+      pdusReceived: this.counts.pdusReceived,
+      fullFeatureLogins: this.counts.fullFeatureLogins,
+      writeBufferBytes: this.writeBudget.used,
+      responseBytes: this.responseBudget.used,
+      connections: this.connections.size,
+    };
   }
 
   sessionsInfo(): SessionInfo[] {

@@ -9,9 +9,6 @@ import { initiatorPortName, isidHex, serialAdd, serialLe, serialLt, targetPortNa
 import type { OperationalParams } from './negotiation.js';
 import type { ScsiTask } from './task.js';
 
-/** Non-immediate commands the initiator may have outstanding (MaxCmdSN - ExpCmdSN + 1). */
-export const COMMAND_QUEUE_DEPTH = 128;
-
 /** What a session needs of its connection. */
 export interface SessionConnection {
   readonly cid: number;
@@ -49,6 +46,8 @@ export class Session {
     params: OperationalParams;
     cmdSN: number;
     portalGroupTag: number;
+    /** Non-immediate commands the initiator may have outstanding (MaxCmdSN - ExpCmdSN + 1). */
+    commandWindow: number;
   }) {
     this.tsih = args.tsih;
     this.type = args.type;
@@ -57,7 +56,7 @@ export class Session {
     this.target = args.target;
     this.params = args.params;
     this.expCmdSN = args.cmdSN >>> 0;
-    this.maxCmdSN = serialAdd(this.expCmdSN, COMMAND_QUEUE_DEPTH - 1);
+    this.maxCmdSN = serialAdd(this.expCmdSN, args.commandWindow - 1);
     const portName = initiatorPortName(args.initiatorName, args.isid);
     this.nexus = {
       id: `${portName}|${args.tsih}`,

@@ -9,9 +9,6 @@ import type { OperationalParams } from './negotiation.js';
 import type { LogicalUnit } from './device.js';
 import { encodeLun } from './names.js';
 
-/** Largest Expected Data Transfer Length buffered for a write (the LU's Block Limits stay well below). */
-export const MAX_WRITE_BUFFER_BYTES = 256 * 1024 * 1024;
-
 /** SPC-4 4.5.6: ABORTED COMMAND / DATA OFFSET ERROR, for Data-Out outside what was asked for. */
 export const DATA_OFFSET_ERROR: SenseCode = { key: SenseKey.ABORTED_COMMAND, asc: 0x4b, ascq: 0x05 };
 /** SPC-4 4.5.6: ABORTED COMMAND / PROTOCOL SERVICE CRC ERROR, for Data-Out with a bad digest. */
@@ -52,9 +49,21 @@ export class ScsiTask {
   slotReleased = false;
   /** The logical unit's work on it, while it runs (task management waits for it, SAM-5 7.1). */
   execution: Promise<unknown> | undefined;
+  /** Tells the logical unit the task was aborted (ScsiRequest.signal). */
+  readonly abortController = new AbortController();
+
+  /** Bytes of the connection's write budget this task holds (its buffer), given back once. */
+  writeBufferReserved = 0;
+  /** Bytes of the connection's response budget this task holds while it runs and answers. */
+  responseReserved = 0;
+  /** When its last R2T went out or its last Data-Out came in (for the stall limit). */
+  lastDataProgressMs = 0;
 
   private readonly params: OperationalParams;
+  /** The write buffer of Expected Data Transfer Length bytes, once reserved (limits.ts): until
+   *  then unsolicited data is held as it arrived, in `held`. */
   private buffer: Buffer | null = null;
+  private held: Array<{ offset: number; data: Buffer }> = [];
   private receivedBytes = 0;
   /** Where unsolicited data ends (immediate + unsolicited Data-Out, RFC 7143 13.14). */
   private readonly unsolicitedLimit: number;
@@ -65,9 +74,9 @@ export class ScsiTask {
   private readonly r2ts = new Map<number, OutstandingR2T>();
 
   /**
-   * `writeBuffer`: the write buffer the connection already allocated (Expected Data Transfer
-   * Length bytes) when it placed the immediate data into its start (see writeBufferFor); else the
-   * task allocates it here and copies the immediate data in.
+   * `writeBuffer`: the write buffer the connection already reserved and allocated (Expected Data
+   * Transfer Length bytes) when it placed the immediate data into its start (see
+   * writeBufferFor); else immediate data is held as it is until `provideBuffer`.
    */
   constructor(
     cmd: ScsiCommandPdu,
@@ -86,14 +95,12 @@ export class ScsiTask {
     // RFC 7143 11.3.1: F=0 on a write means unsolicited Data-Out PDUs follow.
     this.unsolicitedOpen = cmd.write && !cmd.final && !params.initialR2T;
     // One buffer of EDTL bytes holds the whole Data-Out; every segment is copied into it once.
+    // It is allocated only once reserved (the connection's budget), never from the EDTL alone.
     if (cmd.write && edtl > 0) {
       if (cmd.data.length === edtl) this.buffer = cmd.data;
       else if (writeBuffer !== undefined && writeBuffer.length === edtl && isSliceAt(cmd.data, writeBuffer, 0)) {
         this.buffer = writeBuffer;
-      } else {
-        this.buffer = Buffer.alloc(edtl);
-        cmd.data.copy(this.buffer, 0);
-      }
+      } else if (cmd.data.length > 0) this.held.push({ offset: 0, data: cmd.data });
     }
     this.receivedBytes = cmd.data.length;
     this.unsolicitedBytes = cmd.data.length;
@@ -104,7 +111,7 @@ export class ScsiTask {
    * RFC 7143 11.3 checks on the command PDU itself; a message when it must be rejected.
    * (Immediate data only when negotiated, never more than FirstBurstLength or the EDTL.)
    */
-  static validate(cmd: ScsiCommandPdu, params: OperationalParams): string | null {
+  static validate(cmd: ScsiCommandPdu, params: OperationalParams, maxWriteBytes: number): string | null {
     if (cmd.data.length > 0) {
       if (!cmd.write) return 'immediate data without the W bit';
       if (!params.immediateData) return 'immediate data but ImmediateData=No';
@@ -112,7 +119,9 @@ export class ScsiTask {
       if (cmd.data.length > cmd.expectedDataTransferLength) return 'immediate data beyond the EDTL';
     }
     if (cmd.write && !cmd.final && params.initialR2T) return 'F=0 on a write with InitialR2T=Yes';
-    if (cmd.write && cmd.expectedDataTransferLength > MAX_WRITE_BUFFER_BYTES) return 'EDTL too large';
+    if (cmd.write && cmd.expectedDataTransferLength > maxWriteBytes) {
+      return `EDTL ${cmd.expectedDataTransferLength} above the write limit of ${maxWriteBytes} bytes`;
+    }
     return null;
   }
 
@@ -129,6 +138,24 @@ export class ScsiTask {
   get dataOut(): Buffer | null {
     if (!this.cmd.write) return null;
     return this.buffer ?? Buffer.alloc(0);
+  }
+
+  /** Bytes of write buffer this task still needs reserved before it may solicit data or run. */
+  get writeBufferNeeded(): number {
+    return this.cmd.write && this.buffer === null ? this.cmd.expectedDataTransferLength : 0;
+  }
+
+  /** R2Ts sent and not yet answered in full. */
+  get awaitingSolicitedData(): boolean {
+    return this.r2ts.size > 0;
+  }
+
+  /** The reserved write buffer arrived: the data held so far is copied into it. */
+  provideBuffer(buffer: Buffer): void {
+    if (buffer.length !== this.cmd.expectedDataTransferLength) throw new RangeError('write buffer of the wrong length');
+    this.buffer = buffer;
+    for (const h of this.held) h.data.copy(buffer, h.offset);
+    this.held = [];
   }
 
   /**
@@ -164,7 +191,7 @@ export class ScsiTask {
     const len = pdu.data.length;
     const offset = pdu.bufferOffset;
     const edtl = this.cmd.expectedDataTransferLength;
-    if (!this.cmd.write || this.buffer === null) return { error: DATA_OFFSET_ERROR, message: 'Data-Out for a command without data' };
+    if (!this.cmd.write || edtl === 0) return { error: DATA_OFFSET_ERROR, message: 'Data-Out for a command without data' };
     if (offset + len > edtl) return { error: DATA_OFFSET_ERROR, message: `Data-Out ${offset}+${len} beyond EDTL ${edtl}` };
     let burstComplete = false;
     if (pdu.ttt === RESERVED_TAG) {
@@ -197,8 +224,10 @@ export class ScsiTask {
         burstComplete = true;
       }
     }
-    // Placed by the framer already (placeDataOut): nothing to copy.
-    if (!isSliceAt(pdu.data, this.buffer, offset)) pdu.data.copy(this.buffer, offset);
+    // Placed by the framer already (placeDataOut): nothing to copy. Unsolicited data ahead of the
+    // buffer's reservation is held as it came (at most FirstBurstLength).
+    if (this.buffer === null) this.held.push({ offset, data: pdu.data });
+    else if (!isSliceAt(pdu.data, this.buffer, offset)) pdu.data.copy(this.buffer, offset);
     this.receivedBytes += len;
     if (this.allDataReceived) return 'dataComplete';
     return burstComplete ? 'burstComplete' : 'accepted';
@@ -235,10 +264,10 @@ function isSliceAt(part: Buffer, whole: Buffer, offset: number): boolean {
  * land in it directly and ScsiTask takes it over); undefined when there is nothing to gain or the
  * command will be rejected anyway (see ScsiTask.validate).
  */
-export function writeBufferFor(bhs: Buffer, dataLength: number): Buffer | undefined {
+export function writeBufferFor(bhs: Buffer, dataLength: number, reserve: (bytes: number) => boolean): Buffer | undefined {
   const write = (bhs[1]! & 0x20) !== 0;
   const edtl = bhs.readUInt32BE(20);
-  if (!write || dataLength >= edtl || edtl > MAX_WRITE_BUFFER_BYTES) return undefined;
+  if (!write || dataLength >= edtl || !reserve(edtl)) return undefined;
   return Buffer.alloc(edtl);
 }
 

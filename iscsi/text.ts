@@ -23,7 +23,11 @@ type TextExchangeState =
 export class TextExchange {
   private state: TextExchangeState = { kind: 'idle' };
 
-  constructor(private readonly allocateTtt: () => number) {}
+  /** `maxTextBytes`: request text held across continuation PDUs (limits.ts). */
+  constructor(
+    private readonly allocateTtt: () => number,
+    private readonly maxTextBytes: number,
+  ) {}
 
   /**
    * Handles one Text Request. `answer` computes the answer pairs for the complete request text.
@@ -60,6 +64,16 @@ export class TextExchange {
     answer: (pairs: KeyValue[]) => KeyValue[],
     maxSegmentBytes: number,
   ): TextReply {
+    let heldBytes = 0;
+    for (const p of parts) heldBytes += p.length;
+    if (heldBytes > this.maxTextBytes) {
+      // Bounded by configuration: RFC 7143 11.17.1 reason 0x0a (no Target Transfer Tag for more:
+      // out of resources); the exchange is forgotten.
+      this.state = { kind: 'idle' };
+      throw new IscsiError('ISCSI_PROTOCOL', `text request over ${this.maxTextBytes} bytes across continuation PDUs`, {
+        rejectReason: RejectReason.LONG_OP_REJECT,
+      });
+    }
     if (req.continue) {
       // RFC 7143 11.10.2: acknowledge a partial request with an empty response.
       const ttt = this.allocateTtt();

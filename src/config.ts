@@ -2,6 +2,8 @@
 // merged on top. Every error names the key path it is about, e.g.
 //   config error: volumes[1].size: must be at least 1GiB (got "10MiB")
 
+import { DEFAULT_ISCSI_LIMITS } from '../iscsi/limits.js';
+import { DEFAULT_LOGIN_THROTTLE } from '../iscsi/login-throttle.js';
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -213,6 +215,41 @@ const sizeSchema = z.union([z.string(), z.number()]).transform((value, ctx) => {
   }
 });
 
+/** iscsi.limits: memory and stall limits of the iSCSI portal (docs/security.md "iSCSI limits"). */
+const iscsiLimitsSchema = z
+  .strictObject({
+    maxTextBytes: sizeSchema.default(DEFAULT_ISCSI_LIMITS.maxTextBytes).describe('login/text request text across continuation PDUs, per connection'),
+    connectionWriteBufferBytes: sizeSchema.default(DEFAULT_ISCSI_LIMITS.connectionWriteBufferBytes).describe('WRITE data buffered per connection; also the largest write'),
+    totalWriteBufferBytes: sizeSchema.default(DEFAULT_ISCSI_LIMITS.totalWriteBufferBytes).describe('WRITE data buffered, all connections'),
+    connectionResponseBytes: sizeSchema.default(DEFAULT_ISCSI_LIMITS.connectionResponseBytes).describe('Data-In and unread responses per connection'),
+    totalResponseBytes: sizeSchema.default(DEFAULT_ISCSI_LIMITS.totalResponseBytes).describe('Data-In being answered, all connections'),
+    commandWindow: z.number().int().min(1).max(4096).default(DEFAULT_ISCSI_LIMITS.commandWindow).describe('CmdSN window per session'),
+    maxTasks: z.number().int().min(1).max(65536).default(DEFAULT_ISCSI_LIMITS.maxTasks).describe('tasks in progress per connection'),
+    stallTimeoutMs: z.number().int().positive().default(DEFAULT_ISCSI_LIMITS.stallTimeoutMs).describe('a PDU, unread output or an R2T making no progress this long closes the connection'),
+    loginTimeoutMs: z.number().int().positive().default(DEFAULT_ISCSI_LIMITS.loginTimeoutMs).describe('time to complete a login'),
+  })
+  .superRefine((l, ctx) => {
+    if (l.maxTextBytes < 8192) ctx.addIssue({ code: 'custom', path: ['maxTextBytes'], message: 'must be at least 8KiB (RFC 7143 requires 8192 bytes of text)' });
+    if (l.connectionWriteBufferBytes < 1024 * 1024) ctx.addIssue({ code: 'custom', path: ['connectionWriteBufferBytes'], message: 'must be at least 1MiB (a tape block)' });
+    if (l.totalWriteBufferBytes < l.connectionWriteBufferBytes) ctx.addIssue({ code: 'custom', path: ['totalWriteBufferBytes'], message: 'must be at least connectionWriteBufferBytes' });
+    if (l.connectionResponseBytes < 1024 * 1024) ctx.addIssue({ code: 'custom', path: ['connectionResponseBytes'], message: 'must be at least 1MiB' });
+    if (l.totalResponseBytes < l.connectionResponseBytes) ctx.addIssue({ code: 'custom', path: ['totalResponseBytes'], message: 'must be at least connectionResponseBytes' });
+    if (l.maxTasks < l.commandWindow) ctx.addIssue({ code: 'custom', path: ['maxTasks'], message: 'must be at least commandWindow' });
+  })
+  .prefault({});
+
+/** iscsi.loginThrottle: failed logins per initiator name and peer address (docs/security.md). */
+const loginThrottleSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    baseDelayMs: z.number().int().min(0).default(DEFAULT_LOGIN_THROTTLE.baseDelayMs).describe('delay of the first failed Login Response; doubles per failure in a row'),
+    maxDelayMs: z.number().int().min(0).default(DEFAULT_LOGIN_THROTTLE.maxDelayMs),
+    refuseAfterFailures: z.number().int().min(1).default(DEFAULT_LOGIN_THROTTLE.refuseAfterFailures).describe('failures in a row before the name or address is refused'),
+    refuseForMs: z.number().int().min(0).default(DEFAULT_LOGIN_THROTTLE.refuseForMs),
+    forgetAfterMs: z.number().int().positive().default(DEFAULT_LOGIN_THROTTLE.forgetAfterMs).describe('failures older than this are forgotten'),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   tapeLibrary: tapeLibrarySchema,
   gateway: z
@@ -228,6 +265,8 @@ export const configSchema = z.strictObject({
       listen: listenAddress.prefault('0.0.0.0:3260'),
       nopInIntervalMs: z.number().int().positive().optional(),
       nopInTimeoutMs: z.number().int().positive().optional(),
+      limits: iscsiLimitsSchema,
+      loginThrottle: loginThrottleSchema,
     })
     .prefault({}),
   api: z

@@ -147,6 +147,8 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
       log: log.child({ component: 'iscsi' }),
       ...(config.iscsi.nopInIntervalMs !== undefined ? { nopInIntervalMs: config.iscsi.nopInIntervalMs } : {}),
       ...(config.iscsi.nopInTimeoutMs !== undefined ? { nopInTimeoutMs: config.iscsi.nopInTimeoutMs } : {}),
+      limits: config.iscsi.limits,
+      ...(config.iscsi.loginThrottle.enabled ? { loginThrottle: config.iscsi.loginThrottle } : {}),
     });
     let graceMs = 0;
     cleanups.push(() => server.close({ graceMs }));
@@ -182,6 +184,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
         storage,
         storeHealth,
         snapshots: { service: snapshots, scheduler: snapshotScheduler },
+        iscsiStats: () => server.limitStats(),
       },
       log: log.child({ component: 'api' }),
     });

@@ -35,7 +35,22 @@ t.test('Config.Defaults', async (t) => {
   t.same(resolveConfig({}, {}), {
     gateway: { name: 'shelfgate' },
     dataDir: './shelfgate-data',
-    iscsi: { listen: { host: '0.0.0.0', port: 3260 } },
+    iscsi: {
+      listen: { host: '0.0.0.0', port: 3260 },
+      // docs/security.md "iSCSI limits": the documented defaults.
+      limits: {
+        maxTextBytes: 64 * 1024,
+        connectionWriteBufferBytes: 32 * 2 ** 20,
+        totalWriteBufferBytes: 128 * 2 ** 20,
+        connectionResponseBytes: 16 * 2 ** 20,
+        totalResponseBytes: 128 * 2 ** 20,
+        commandWindow: 128,
+        maxTasks: 160,
+        stallTimeoutMs: 30_000,
+        loginTimeoutMs: 30_000,
+      },
+      loginThrottle: { enabled: true, baseDelayMs: 250, maxDelayMs: 8000, refuseAfterFailures: 10, refuseForMs: 60_000, forgetAfterMs: 900_000 },
+    },
     api: { listen: { host: '127.0.0.1', port: 8080 }, auth: 'token', allowedHosts: [], public: [] },
     log: { level: 'info', format: 'human' },
     volumes: [],
@@ -221,6 +236,26 @@ t.test('Config.Errors: each names its key path', async (t) => {
   ]);
 });
 
+t.test('Config.IscsiLimits: sizes, and limits that contradict each other name their key', async (t) => {
+  const limits = resolveConfig({ iscsi: { limits: { connectionWriteBufferBytes: '8MiB', totalWriteBufferBytes: '64MiB', stallTimeoutMs: 5000 } } }, {}).iscsi.limits;
+  t.equal(limits.connectionWriteBufferBytes, 8 * 2 ** 20);
+  t.equal(limits.totalWriteBufferBytes, 64 * 2 ** 20);
+  t.equal(limits.stallTimeoutMs, 5000);
+  t.equal(limits.maxTextBytes, 64 * 1024, 'unset keys keep their defaults');
+  const message = (raw: unknown): string => {
+    try {
+      resolveConfig(raw, {});
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return '';
+  };
+  t.match(message({ iscsi: { limits: { totalWriteBufferBytes: '1MiB', connectionWriteBufferBytes: '2MiB' } } }), /iscsi\.limits\.totalWriteBufferBytes.*at least connectionWriteBufferBytes/s);
+  t.match(message({ iscsi: { limits: { maxTextBytes: 100 } } }), /iscsi\.limits\.maxTextBytes.*8KiB/s);
+  t.match(message({ iscsi: { limits: { commandWindow: 200 } } }), /iscsi\.limits\.maxTasks.*commandWindow/s);
+  t.match(message({ iscsi: { limits: { stalTimeoutMs: 5 } } }), /stalTimeoutMs/);
+});
+
 t.test('Config.Overrides: flags win over the file', async (t) => {
   const config = resolveConfig(
     {
@@ -237,7 +272,7 @@ t.test('Config.Overrides: flags win over the file', async (t) => {
     },
   );
   t.equal(config.dataDir, '/from/flag');
-  t.same(config.iscsi, { listen: { host: '::1', port: 0 }, nopInIntervalMs: 5000 });
+  t.match(config.iscsi, { listen: { host: '::1', port: 0 }, nopInIntervalMs: 5000 });
   t.same(config.api.listen, { host: '127.0.0.1', port: 0 });
   t.equal(config.gateway.name, 'gw2');
   t.same(config.volumes, [

@@ -31,6 +31,8 @@ const s = (key: number, asc: number, ascq: number): SenseCode => ({ key, asc, as
 /** Every sense condition this library reports, by its T10 name. */
 export const Sense = {
   NO_ADDITIONAL_SENSE_INFORMATION: s(SenseKey.NO_SENSE, 0x00, 0x00),
+  /** SPC-4 4.5.6: a task ended by task management before it completed (never sent: SAM-5 7.2). */
+  ABORTED_COMMAND: s(SenseKey.ABORTED_COMMAND, 0x00, 0x00),
   LOGICAL_UNIT_NOT_READY_CAUSE_NOT_REPORTABLE: s(SenseKey.NOT_READY, 0x04, 0x00),
   LOGICAL_UNIT_NOT_READY_BECOMING_READY: s(SenseKey.NOT_READY, 0x04, 0x01),
   LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED: s(SenseKey.NOT_READY, 0x04, 0x02),

@@ -344,6 +344,9 @@ export async function sscWrite6(ctx: Ctx, cmd: ReadWrite6Command): Promise<ScsiR
 
 // ---- WRITE FILEMARKS(6) (SSC-4 6.x) -----------------------------------------------------------
 
+/** Filemarks written per step of a large WRITE FILEMARKS (one write group each). */
+const FILEMARKS_PER_STEP = 1024;
+
 interface WriteFilemarksCommand {
   immed: boolean;
   count: number;
@@ -365,13 +368,40 @@ export async function sscWriteFilemarks6(ctx: Ctx, cmd: WriteFilemarksCommand): 
   // SSC-4 WRITE FILEMARKS: IMMED set to one with BUFFERED MODE 0h is an invalid field.
   if (cmd.immed && drive.bufferedMode === 0) throw invalidFieldInCdb(1, 0);
   if (cmd.count > 0) requireWritable(medium);
-  const pending = drive.trackWrite(medium.writeFilemarks(cmd.count, { sync: !cmd.immed }));
-  drive.releaseQueue();
   let result: { beyondEarlyWarning: boolean };
-  try {
-    result = await pending;
-  } catch (err) {
-    throw faultToSenseError(err, cmd.count);
+  let written = 0;
+  if (cmd.count <= FILEMARKS_PER_STEP) {
+    const pending = drive.trackWrite(medium.writeFilemarks(cmd.count, { sync: !cmd.immed }));
+    drive.releaseQueue();
+    try {
+      result = await pending;
+    } catch (err) {
+      throw faultToSenseError(err, cmd.count);
+    }
+  } else {
+    // A count up to 2^24 - 1 is written in bounded steps, each awaited and synced (the event loop
+    // serves everyone else meanwhile, memory stays that of one step); the queue is released only after
+    // the last step, so no later command lands between them. ABORT TASK / LUN RESET stop it
+    // between steps (SAM-5 7.2: the filemarks already written stay).
+    const steps = (async (): Promise<{ beyondEarlyWarning: boolean }> => {
+      let last = { beyondEarlyWarning: false };
+      while (written < cmd.count && ctx.req.signal?.aborted !== true) {
+        const n = Math.min(FILEMARKS_PER_STEP, cmd.count - written);
+        // Each step made durable: the medium then holds no index entries of earlier steps.
+        last = await medium.writeFilemarks(n, { sync: true });
+        written += n;
+      }
+      return last;
+    })();
+    const pending = drive.trackWrite(steps);
+    try {
+      result = await pending;
+    } catch (err) {
+      throw faultToSenseError(err, cmd.count - written);
+    } finally {
+      drive.releaseQueue();
+    }
+    if (written < cmd.count) throw new SenseError(Sense.ABORTED_COMMAND);
   }
   if (cmd.count > 0 && result.beyondEarlyWarning) {
     return ctx.lu.checkCondition(Sense.END_OF_PARTITION_MEDIUM_DETECTED_EARLY_WARNING, { endOfMedium: true, information: 0 });

@@ -34,4 +34,14 @@ export interface AdminDeps {
   storage?: Pick<StorageService, 'counters' | 'disks'>;
   /** Disk-full and I/O-error episodes of the stores, for /metrics. */
   storeHealth?: StoreHealth;
+  /** The iSCSI portal's limits and login throttle (iscsi/server.ts limitStats), for /metrics. */
+  iscsiStats?(): {
+    limitCloses: Record<string, number>;
+    loginFailures: number;
+    loginRefusals: number;
+    pdusReceived: number;
+    fullFeatureLogins: number;
+    writeBufferBytes: number;
+    responseBytes: number;
+  };
 }

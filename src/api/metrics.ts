@@ -7,17 +7,19 @@ import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import { TapeStatus } from '../gateway/tape-status.js';
 import { DRIVE_COUNT } from '../gateway/vtl-targets.js';
 import type { AdminDeps } from './admin-deps.js';
+import { EventLoopLagMonitor, LAG_BUCKETS_SECONDS } from './event-loop-lag.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 interface Family {
   name: string;
-  type: 'counter' | 'gauge';
+  type: 'counter' | 'gauge' | 'histogram';
   help: string;
-  samples: Array<{ labels?: Record<string, string>; value: number }>;
+  /** `suffix` (histograms: _bucket, _sum, _count) follows the family name. */
+  samples: Array<{ suffix?: string; labels?: Record<string, string>; value: number }>;
 }
 
-export async function renderMetrics(deps: AdminDeps): Promise<string> {
+export async function renderMetrics(deps: AdminDeps, lag?: EventLoopLagMonitor): Promise<string> {
   const sessions = deps.volumes.sessions();
   const volumes = deps.volumes.list();
   const perVolume = (
@@ -91,6 +93,7 @@ export async function renderMetrics(deps: AdminDeps): Promise<string> {
       { name: 'shelfgate_store_degraded', type: 'gauge', help: '1 while a store condition holds (see /health).', samples: [{ value: health.isDegraded() ? 1 : 0 }] },
     );
   }
+  families.push(...iscsiFamilies(deps, lag));
   return families.map(formatFamily).join('');
 }
 
@@ -142,7 +145,76 @@ function storageFamilies(storage: NonNullable<AdminDeps['storage']>): Family[] {
 }
 
 export function registerMetrics(app: FastifyInstance, deps: AdminDeps, onRequest: onRequestHookHandler): void {
-  app.get('/metrics', { onRequest }, async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await renderMetrics(deps)));
+  const lag = new EventLoopLagMonitor();
+  lag.start();
+  app.addHook('onClose', async () => lag.stop());
+  app.get('/metrics', { onRequest }, async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await renderMetrics(deps, lag)));
+}
+
+function iscsiFamilies(deps: AdminDeps, lag: EventLoopLagMonitor | undefined): Family[] {
+  const families: Family[] = [];
+  if (lag !== undefined) {
+    const h = lag.histogram();
+    const bounds = [...LAG_BUCKETS_SECONDS.map(String), '+Inf'];
+    families.push({
+      name: 'shelfgate_event_loop_lag_seconds',
+      type: 'histogram',
+      help: 'How late a timer due every 20 ms fired: time the event loop was busy with one piece of work.',
+      samples: [
+        ...bounds.map((le, i) => ({ suffix: '_bucket', labels: { le }, value: h.buckets[i]! })),
+        { suffix: '_sum', value: h.sumSeconds },
+        { suffix: '_count', value: h.count },
+      ],
+    });
+  }
+  const stats = deps.iscsiStats?.();
+  if (stats !== undefined) {
+    families.push(
+      {
+        name: 'shelfgate_iscsi_login_failures_total',
+        type: 'counter',
+        help: 'iSCSI logins that failed with an initiator error (authentication, authorization, unknown target).',
+        samples: [{ value: stats.loginFailures }],
+      },
+      {
+        name: 'shelfgate_iscsi_login_refusals_total',
+        type: 'counter',
+        help: 'iSCSI logins refused because their initiator name or address failed too often (iscsi.loginThrottle).',
+        samples: [{ value: stats.loginRefusals }],
+      },
+      {
+        name: 'shelfgate_iscsi_pdus_received_total',
+        type: 'counter',
+        help: 'PDUs framed from initiators (decodable or not).',
+        samples: [{ value: stats.pdusReceived }],
+      },
+      {
+        name: 'shelfgate_iscsi_full_feature_logins_total',
+        type: 'counter',
+        help: 'iSCSI logins that reached full feature phase.',
+        samples: [{ value: stats.fullFeatureLogins }],
+      },
+      {
+        name: 'shelfgate_iscsi_limit_closes_total',
+        type: 'counter',
+        help: 'iSCSI connections closed for going past a limit (iscsi.limits), by limit.',
+        samples: ['login', 'stall', 'output'].map((limit) => ({ labels: { limit }, value: stats.limitCloses[limit] ?? 0 })),
+      },
+      {
+        name: 'shelfgate_iscsi_write_buffer_bytes',
+        type: 'gauge',
+        help: 'WRITE data buffers reserved by iSCSI connections (iscsi.limits.totalWriteBufferBytes).',
+        samples: [{ value: stats.writeBufferBytes }],
+      },
+      {
+        name: 'shelfgate_iscsi_response_bytes',
+        type: 'gauge',
+        help: 'Data-In reserved by iSCSI commands running or being answered (iscsi.limits.totalResponseBytes).',
+        samples: [{ value: stats.responseBytes }],
+      },
+    );
+  }
+  return families;
 }
 
 function formatFamily(family: Family): string {
@@ -150,7 +222,7 @@ function formatFamily(family: Family): string {
   for (const sample of family.samples) {
     const labels = Object.entries(sample.labels ?? {});
     const labelText = labels.length === 0 ? '' : `{${labels.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',')}}`;
-    text += `${family.name}${labelText} ${sample.value}\n`;
+    text += `${family.name}${sample.suffix ?? ''}${labelText} ${sample.value}\n`;
   }
   return text;
 }

@@ -220,6 +220,29 @@ export class TestInitiator {
     return (await reply).data;
   }
 
+  /** RFC 7143 11.5 LOGICAL UNIT RESET (function 5) as an immediate request; resolves to the
+   *  Task Management Function Response code. The LUN's tasks get no response of their own. */
+  async lunReset(lun = 0): Promise<number> {
+    const itt = this.allocItt();
+    const reply = this.waitFor(itt);
+    this.send({
+      opcode: Opcode.TASK_MGMT_REQUEST,
+      immediate: true,
+      function: 5,
+      lun: BigInt(lun) << 48n,
+      itt,
+      referencedTaskTag: RESERVED_TAG,
+      cmdSN: this.cmdSN,
+      expStatSN: this.expStatSN,
+      refCmdSN: 0,
+      expDataSN: 0,
+      ahs: Buffer.alloc(0),
+      data: Buffer.alloc(0),
+    });
+    const response = await reply;
+    return response.opcode === Opcode.TASK_MGMT_RESPONSE ? response.response : -1;
+  }
+
   /** Logout (close the session) and wait for the Logout Response. */
   async logout(): Promise<number> {
     const itt = this.allocItt();
