@@ -358,7 +358,7 @@ t.teardown(() => gateway.dispose());
 
 /** A counter of the gateway's /metrics. */
 async function metric(name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${gateway.apiPort}/metrics`)).text();
+  const text = await (await gateway.apiFetch('/metrics')).text();
   const match = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
   if (match === null) throw new Error(`${name} is not on /metrics`);
   return Number(match[1]);

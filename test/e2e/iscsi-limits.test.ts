@@ -263,7 +263,7 @@ t.test('Limits.WrongChapSecrets: failed logins are held back longer each time, t
   });
   const refused = attempts.slice(THROTTLE.refuseAfterFailures);
   t.ok(refused.every((a) => a.status === LoginStatus.SERVICE_UNAVAILABLE), 'then refused with 0301 service unavailable');
-  const metrics = await (await fetch(`http://127.0.0.1:${gateway.apiPort}/metrics`)).text();
+  const metrics = await (await gateway.apiFetch('/metrics')).text();
   t.match(metrics, new RegExp(`^shelfgate_iscsi_login_failures_total ${THROTTLE.refuseAfterFailures}$`, 'm'), 'failures are counted');
   t.match(metrics, new RegExp(`^shelfgate_iscsi_login_refusals_total ${refused.length}$`, 'm'), 'refusals are counted');
   const lines = gateway.stderr().split('\n').filter((l) => /login (failed|refused)/.test(l) && l.includes('peer=127.0.0.1:') && l.includes(`initiator=${INITIATOR}`));
