@@ -1,4 +1,11 @@
 // The `shelfgate` command as users run it: the built CLI (run `npx tsc -p .` first).
+import {
+  DescribeStorediSCSIVolumesCommand,
+  ListGatewaysCommand,
+  ListVolumesCommand,
+  StorageGatewayClient,
+  UpdateChapCredentialsCommand,
+} from '@aws-sdk/client-storage-gateway';
 import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -125,6 +132,20 @@ t.test('Cli.Security: token generated once and required, files private, status -
   const refused = await runCli(['volumes', 'list', '--api', api, '--data-dir', join(dataDir, 'nowhere')]);
   t.equal(refused.code, 1);
   t.match(refused.stderr, /requires a token/);
+
+  // CHAP secrets set through the AWS API (SigV4 with access key id shelfgate and the token) land
+  // in the database, which the walk below finds 0600 in 0700 directories; REST never shows them.
+  const sgw = new StorageGatewayClient({ endpoint: api, region: 'us-east-1', credentials: { accessKeyId: 'shelfgate', secretAccessKey: token }, maxAttempts: 1 });
+  t.teardown(() => sgw.destroy());
+  const gatewayARN = (await sgw.send(new ListGatewaysCommand({}))).Gateways?.[0]?.GatewayARN;
+  const volumeARN = (await sgw.send(new ListVolumesCommand({ GatewayARN: gatewayARN }))).VolumeInfos?.[0]?.VolumeARN;
+  const described = await sgw.send(new DescribeStorediSCSIVolumesCommand({ VolumeARNs: [volumeARN!] }));
+  const TargetARN = described.StorediSCSIVolumes?.[0]?.VolumeiSCSIAttributes?.TargetARN;
+  const secret = 'chap-at-rest-01';
+  await sgw.send(new UpdateChapCredentialsCommand({ TargetARN, InitiatorName: 'iqn.2026-11.test:cli', SecretToAuthenticateInitiator: secret }));
+  const volumeBody = await (await gw.apiFetch('/v1/volumes/vol1')).text();
+  t.match(volumeBody, /"chapEnabled":true/);
+  t.notMatch(volumeBody, secret, 'the REST API does not return the secret');
   t.equal(await gw.stop(), 0);
 
   // Everything under the data dir: directories 0700, files 0600 (Level's included).

@@ -207,7 +207,7 @@ export function checkBearer(req: FastifyRequest, token: string | undefined): voi
   const presented = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '', 'utf8');
   const expected = Buffer.from(token, 'utf8');
   if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
-    throw new RestError(401, 'UNAUTHORIZED', 'Authorization: Bearer <api.token> is required');
+    throw new RestError(401, 'UNAUTHORIZED', 'Authorization: Bearer TOKEN is required; the API token is api.token, or on the gateway\'s machine: shelfgate status --show-token --data-dir DIR');
   }
 }
 
