@@ -30,6 +30,7 @@ import type { VolumeStoreContext } from './store/segment-block-store.js';
 import { SpaceGuard } from './store/space-guard.js';
 import { StoreHealth } from './store/store-health.js';
 import { join } from 'node:path';
+import { isWildcardAddress, runningInContainer } from './gateway/host-environment.js';
 
 export interface RunningGateway {
   iscsi: ListenAddress;
@@ -138,12 +139,22 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
     const server = new IscsiServer({
       registry: new GatewayTargetRegistry(targetSources),
       log: log.child({ component: 'iscsi' }),
+      advertisedPortals: config.iscsi.advertise.map((portal) => ({ address: portal.host, port: portal.port })),
       ...(config.iscsi.nopInIntervalMs !== undefined ? { nopInIntervalMs: config.iscsi.nopInIntervalMs } : {}),
       ...(config.iscsi.nopInTimeoutMs !== undefined ? { nopInTimeoutMs: config.iscsi.nopInTimeoutMs } : {}),
     });
     let graceMs = 0;
     cleanups.push(() => server.close({ graceMs }));
     const iscsi = await listenOrExplain('iSCSI', '--iscsi-listen', config.iscsi.listen, (a) => server.listen(a.host, a.port));
+    if (config.iscsi.advertise.length > 0) {
+      log.info('iSCSI portals advertised', { advertise: config.iscsi.advertise.map(formatListenAddress).join(' ') });
+    } else if (isWildcardAddress(iscsi.host) && runningInContainer()) {
+      log.warn(
+        'running in a container without iscsi.advertise: discovery gives initiators the container\'s own address, ' +
+          'which other machines cannot reach; set --advertise HOST:PORT (env SHELFGATE_ADVERTISE) to the host\'s address ' +
+          'and the published iSCSI port',
+      );
+    }
 
     const volumeService = new VolumeService({
       db,
@@ -168,6 +179,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
         accessKeys: config.api.accessKeys ?? [],
         ...(config.api.token !== undefined ? { token: config.api.token } : {}),
         iscsiPortal: () => iscsi,
+        iscsiAdvertise: config.iscsi.advertise,
         softwareVersion: softwareVersion(),
         ...(tapeAdmin !== undefined ? { tapes: tapeAdmin } : {}),
         storage,
