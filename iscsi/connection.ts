@@ -102,6 +102,9 @@ export interface ConnectionContext {
   readonly registry: TargetRegistry;
   readonly log: Logger;
   readonly portalGroupTag: number;
+  /** The portals SendTargets gives out (e.g. the address of a NAT or a container's published
+   *  port); empty: the address and port this connection reached. */
+  readonly advertisedPortals: readonly LocalPortal[];
   /** Ping an idle connection after this long (0: never). */
   readonly nopInIntervalMs: number;
   /** Drop the connection when a ping is not answered within this. */
@@ -1046,7 +1049,11 @@ export class Connection implements SessionConnection, LoginHost {
             registry: this.ctx.registry,
             initiatorName: session.initiatorName,
             value,
-            portal: { address: this.portal.address, port: this.portal.port, portalGroupTag: this.ctx.portalGroupTag },
+            portals: (this.ctx.advertisedPortals.length > 0 ? this.ctx.advertisedPortals : [this.portal]).map((p) => ({
+              address: p.address,
+              port: p.port,
+              portalGroupTag: this.ctx.portalGroupTag,
+            })),
             sessionTarget: session.type === 'normal' ? session.target : undefined,
           }),
         );

@@ -4,7 +4,7 @@
 import type { KeyValue } from './negotiation.js';
 import type { TargetConfig, TargetRegistry } from './device.js';
 
-/** The portal the initiator connected to (the socket's local address). */
+/** A portal as SendTargets reports it: the address initiators are to use, with its group tag. */
 export interface Portal {
   address: string;
   port: number;
@@ -33,11 +33,13 @@ export function sendTargets(args: {
   registry: TargetRegistry;
   initiatorName: string;
   value: string;
-  portal: Portal;
+  /** The TargetAddress values, in order (RFC 7143 Appendix C: a target may list several): the
+   *  configured advertised portals, or the one the initiator connected to. */
+  portals: readonly Portal[];
   /** The session's target in a normal session; undefined in a discovery session. */
   sessionTarget?: TargetConfig;
 }): KeyValue[] {
-  const { registry, initiatorName, value, portal, sessionTarget } = args;
+  const { registry, initiatorName, value, portals, sessionTarget } = args;
   let targets: TargetConfig[];
   if (sessionTarget !== undefined) {
     targets = value === '' || value === 'All' || value === sessionTarget.name ? [sessionTarget] : [];
@@ -47,11 +49,11 @@ export function sendTargets(args: {
     const t = registry.get(value);
     targets = t !== undefined && initiatorAllowed(t, initiatorName) ? [t] : [];
   }
-  const address = targetAddress(portal);
+  const addresses = portals.map(targetAddress);
   const pairs: KeyValue[] = [];
   for (const t of targets) {
     pairs.push(['TargetName', t.name]);
-    pairs.push(['TargetAddress', address]);
+    for (const address of addresses) pairs.push(['TargetAddress', address]);
   }
   return pairs;
 }

@@ -16,6 +16,10 @@ export interface IscsiServerOptions {
   log?: Logger;
   /** RFC 7143 13.9 TargetPortalGroupTag of this portal; default 1. */
   portalGroupTag?: number;
+  /** RFC 7143 13.8 TargetAddress values SendTargets reports, in order (a host name or address
+   *  and port the initiators can reach, e.g. behind NAT or a published container port). Default:
+   *  the address and port each connection reached, as the socket sees it. */
+  advertisedPortals?: readonly LocalPortal[];
   /** Ping idle connections with NOP-In after this long; 0 disables. Default 30 s. */
   nopInIntervalMs?: number;
   /** Drop a connection whose NOP-In is not answered within this. Default 15 s. */
@@ -84,6 +88,7 @@ export class IscsiServer {
       registry: opts.registry,
       log: this.log,
       portalGroupTag: opts.portalGroupTag ?? 1,
+      advertisedPortals: opts.advertisedPortals ?? [],
       nopInIntervalMs: opts.nopInIntervalMs ?? 30_000,
       nopInTimeoutMs: opts.nopInTimeoutMs ?? 15_000,
       sessions: this.sessions,

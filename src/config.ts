@@ -39,6 +39,28 @@ export function parseListenAddress(input: string): ListenAddress {
   return { host: match[1] ?? match[2], port };
 }
 
+/** RFC 7143 13.8 domainname: a DNS host name, a dotted-decimal IPv4 address or a bracketed IPv6
+ *  address. The port is optional here (the listen port by default). */
+export function parseAdvertisedPortal(input: string): { host: string; port?: number } {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9](?:[-A-Za-z0-9.]*[A-Za-z0-9])?))(?::(\d{1,5}))?$/.exec(input);
+  const port = match?.[3] === undefined ? undefined : Number(match[3]);
+  if (match === null || (port !== undefined && (port < 1 || port > 65535))) {
+    throw new Error(
+      `must be HOST[:PORT] like "192.0.2.10:3260", "gateway.example.com" or "[2001:db8::10]:3260": the address and port initiators reach the portal at (got ${JSON.stringify(input)})`,
+    );
+  }
+  return { host: match[1] ?? match[2]!, ...(port !== undefined ? { port } : {}) };
+}
+
+const advertisedPortal = z.string().transform((value, ctx) => {
+  try {
+    return parseAdvertisedPortal(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
 const listenAddress = z.string().transform((value, ctx) => {
   try {
     return parseListenAddress(value);
@@ -263,11 +285,22 @@ export const configSchema = z.strictObject({
   iscsi: z
     .strictObject({
       listen: listenAddress.prefault('0.0.0.0:3260'),
+      advertise: z
+        .array(advertisedPortal)
+        .default([])
+        .describe(
+          'HOST[:PORT] values SendTargets gives initiators (RFC 7143 13.8 TargetAddress), e.g. the host\'s address and ' +
+            'published port of a container; the port defaults to the listen port. Empty: the address the initiator connected to',
+        ),
       nopInIntervalMs: z.number().int().positive().optional(),
       nopInTimeoutMs: z.number().int().positive().optional(),
       limits: iscsiLimitsSchema,
       loginThrottle: loginThrottleSchema,
     })
+    .transform(({ advertise, ...iscsi }) => ({
+      ...iscsi,
+      advertise: advertise.map((portal): ListenAddress => ({ host: portal.host, port: portal.port ?? iscsi.listen.port })),
+    }))
     .prefault({}),
   api: z
     .strictObject({
@@ -367,6 +400,8 @@ export class ConfigError extends Error {
 export interface ConfigOverrides {
   dataDir?: string;
   iscsiListen?: string;
+  /** `--advertise HOST[:PORT]`, in order (replaces iscsi.advertise). */
+  advertise?: string[];
   apiListen?: string;
   gatewayName?: string;
   logLevel?: string;
@@ -381,7 +416,22 @@ export interface ConfigOverrides {
   tapeSlots?: string;
 }
 
-/** Reads the file (if any), merges flags and the SHELFGATE_LOG_LEVEL environment variable on top,
+/** Environment variables, each below its flag and above the file (for containers and services):
+ *  SHELFGATE_ISCSI_LISTEN, SHELFGATE_API_LISTEN, SHELFGATE_ADVERTISE (HOST[:PORT] values separated
+ *  by commas or spaces), SHELFGATE_API_TOKEN or SHELFGATE_API_TOKEN_FILE (a file holding the token,
+ *  e.g. a Docker secret), SHELFGATE_DATA_DIR, SHELFGATE_LOG_LEVEL, SHELFGATE_LOG_FORMAT. */
+export const CONFIG_ENV_VARS = [
+  'SHELFGATE_DATA_DIR',
+  'SHELFGATE_ISCSI_LISTEN',
+  'SHELFGATE_ADVERTISE',
+  'SHELFGATE_API_LISTEN',
+  'SHELFGATE_API_TOKEN',
+  'SHELFGATE_API_TOKEN_FILE',
+  'SHELFGATE_LOG_LEVEL',
+  'SHELFGATE_LOG_FORMAT',
+] as const;
+
+/** Reads the file (if any), merges flags and the environment variables (CONFIG_ENV_VARS) on top,
  *  and validates. Throws ConfigError. */
 export async function loadConfig(opts: {
   file?: string;
@@ -398,7 +448,21 @@ export async function loadConfig(opts: {
     }
     raw = parseConfigText(opts.file, text);
   }
-  return resolveConfig(raw, opts.overrides ?? {}, opts.env ?? {});
+  let env = opts.env ?? {};
+  const tokenFile = env.SHELFGATE_API_TOKEN_FILE;
+  if (tokenFile !== undefined && tokenFile !== '') {
+    if (env.SHELFGATE_API_TOKEN !== undefined && env.SHELFGATE_API_TOKEN !== '') {
+      throw new ConfigError(['config error: SHELFGATE_API_TOKEN and SHELFGATE_API_TOKEN_FILE are both set; set only one']);
+    }
+    let token: string;
+    try {
+      token = (await readFile(tokenFile, 'utf8')).trim();
+    } catch (err) {
+      throw new ConfigError([`config error: SHELFGATE_API_TOKEN_FILE: cannot read ${tokenFile}: ${(err as Error).message}`]);
+    }
+    env = { ...env, SHELFGATE_API_TOKEN: token };
+  }
+  return resolveConfig(raw, opts.overrides ?? {}, env);
 }
 
 /** Validates an already-parsed document with overrides on top. Throws ConfigError. */
@@ -415,9 +479,24 @@ export function resolveConfig(raw: unknown, overrides: ConfigOverrides, env: Nod
     if (value === undefined || value === null) return (doc[key] = {}) as Record<string, unknown>;
     return value as Record<string, unknown>;
   };
-  if (overrides.dataDir !== undefined) doc.dataDir = overrides.dataDir;
-  if (overrides.iscsiListen !== undefined) section('iscsi').listen = overrides.iscsiListen;
-  if (overrides.apiListen !== undefined) section('api').listen = overrides.apiListen;
+  const fromEnv = (name: (typeof CONFIG_ENV_VARS)[number]): string | undefined => {
+    const value = env[name];
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const dataDir = overrides.dataDir ?? fromEnv('SHELFGATE_DATA_DIR');
+  if (dataDir !== undefined) doc.dataDir = dataDir;
+  const iscsiListen = overrides.iscsiListen ?? fromEnv('SHELFGATE_ISCSI_LISTEN');
+  if (iscsiListen !== undefined) section('iscsi').listen = iscsiListen;
+  const advertiseEnv = fromEnv('SHELFGATE_ADVERTISE');
+  const advertise =
+    overrides.advertise !== undefined && overrides.advertise.length > 0
+      ? overrides.advertise
+      : advertiseEnv?.split(/[\s,]+/).filter((value) => value !== '');
+  if (advertise !== undefined) section('iscsi').advertise = advertise;
+  const apiListen = overrides.apiListen ?? fromEnv('SHELFGATE_API_LISTEN');
+  if (apiListen !== undefined) section('api').listen = apiListen;
+  const token = fromEnv('SHELFGATE_API_TOKEN');
+  if (token !== undefined) section('api').token = token;
   if (overrides.gatewayName !== undefined) section('gateway').name = overrides.gatewayName;
   const logLevel = overrides.logLevel ?? env.SHELFGATE_LOG_LEVEL;
   if (logLevel !== undefined) section('log').level = logLevel;

@@ -34,6 +34,7 @@ import { makeDataDirPrivate } from './store/private-files.js';
 import { SpaceGuard } from './store/space-guard.js';
 import { StoreHealth } from './store/store-health.js';
 import { join } from 'node:path';
+import { isWildcardAddress, runningInContainer } from './gateway/host-environment.js';
 
 export interface RunningGateway {
   iscsi: ListenAddress;
@@ -145,6 +146,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
     const server = new IscsiServer({
       registry: new GatewayTargetRegistry(targetSources),
       log: log.child({ component: 'iscsi' }),
+      advertisedPortals: config.iscsi.advertise.map((portal) => ({ address: portal.host, port: portal.port })),
       ...(config.iscsi.nopInIntervalMs !== undefined ? { nopInIntervalMs: config.iscsi.nopInIntervalMs } : {}),
       ...(config.iscsi.nopInTimeoutMs !== undefined ? { nopInTimeoutMs: config.iscsi.nopInTimeoutMs } : {}),
       limits: config.iscsi.limits,
@@ -155,6 +157,15 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
     const iscsi = await listenOrExplain('iSCSI', '--iscsi-listen', config.iscsi.listen, [config.api.listen.port], (a) =>
       server.listen(a.host, a.port),
     );
+    if (config.iscsi.advertise.length > 0) {
+      log.info('iSCSI portals advertised', { advertise: config.iscsi.advertise.map(formatListenAddress).join(' ') });
+    } else if (isWildcardAddress(iscsi.host) && runningInContainer()) {
+      log.warn(
+        'running in a container without iscsi.advertise: discovery gives initiators the container\'s own address, ' +
+          'which other machines cannot reach; set --advertise HOST:PORT (env SHELFGATE_ADVERTISE) to the host\'s address ' +
+          'and the published iSCSI port',
+      );
+    }
 
     const volumeService = new VolumeService({
       db,
@@ -179,6 +190,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
         accessKeys: config.api.accessKeys ?? [],
         ...(apiToken !== undefined ? { token: apiToken } : {}),
         iscsiPortal: () => iscsi,
+        iscsiAdvertise: config.iscsi.advertise,
         softwareVersion: softwareVersion(),
         ...(tapeAdmin !== undefined ? { tapes: tapeAdmin } : {}),
         storage,

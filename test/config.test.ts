@@ -37,6 +37,7 @@ t.test('Config.Defaults', async (t) => {
     dataDir: './shelfgate-data',
     iscsi: {
       listen: { host: '0.0.0.0', port: 3260 },
+      advertise: [],
       // docs/security.md "iSCSI limits": the documented defaults.
       limits: {
         maxTextBytes: 64 * 1024,
@@ -272,7 +273,7 @@ t.test('Config.Overrides: flags win over the file', async (t) => {
     },
   );
   t.equal(config.dataDir, '/from/flag');
-  t.match(config.iscsi, { listen: { host: '::1', port: 0 }, nopInIntervalMs: 5000 });
+  t.match(config.iscsi, { listen: { host: '::1', port: 0 }, advertise: [], nopInIntervalMs: 5000 });
   t.same(config.api.listen, { host: '127.0.0.1', port: 0 });
   t.equal(config.gateway.name, 'gw2');
   t.same(config.volumes, [
@@ -286,6 +287,54 @@ t.test('Config.Overrides: flags win over the file', async (t) => {
   ]);
   t.equal(resolveConfig({}, {}, { SHELFGATE_LOG_LEVEL: 'debug' }).log.level, 'debug', 'environment sets the level');
   t.equal(resolveConfig({}, { logLevel: 'warn' }, { SHELFGATE_LOG_LEVEL: 'debug' }).log.level, 'warn', 'flag beats env');
+});
+
+t.test('Config.Advertise: HOST[:PORT] values, the port defaulting to the listen port', async (t) => {
+  const config = resolveConfig({ iscsi: { listen: '0.0.0.0:3260', advertise: ['192.0.2.10:13260', 'gw.example.com', '[2001:db8::10]:3260'] } }, {});
+  t.same(config.iscsi.advertise, [
+    { host: '192.0.2.10', port: 13260 },
+    { host: 'gw.example.com', port: 3260 },
+    { host: '2001:db8::10', port: 3260 },
+  ]);
+  t.same(resolveConfig({ iscsi: { advertise: ['a.example:1'] } }, { advertise: ['198.51.100.7'], iscsiListen: '0.0.0.0:3261' }).iscsi.advertise, [
+    { host: '198.51.100.7', port: 3261 },
+  ], 'the flags replace the file; the port follows --iscsi-listen');
+  for (const bad of ['', 'host:0', 'host:70000', '-bad', 'a b', 'http://x', '[zz::1]:3260']) {
+    t.match(errors({ iscsi: { advertise: [bad] } }), [/^config error: iscsi\.advertise\[0\]: must be HOST\[:PORT\] like/], JSON.stringify(bad));
+  }
+});
+
+t.test('Config.Environment: listeners, advertised portals, token and data dir for containers', async (t) => {
+  const env = {
+    SHELFGATE_DATA_DIR: '/data',
+    SHELFGATE_ISCSI_LISTEN: '0.0.0.0:3261',
+    SHELFGATE_ADVERTISE: '192.0.2.10:13260, 192.0.2.11',
+    SHELFGATE_API_LISTEN: '0.0.0.0:8081',
+    SHELFGATE_API_TOKEN: 'token-from-the-environment',
+  };
+  const config = resolveConfig({ dataDir: '/file', api: { token: 'token-from-the-file-0000' } }, {}, env);
+  t.equal(config.dataDir, '/data');
+  t.same(config.iscsi.listen, { host: '0.0.0.0', port: 3261 });
+  t.same(config.iscsi.advertise, [{ host: '192.0.2.10', port: 13260 }, { host: '192.0.2.11', port: 3261 }]);
+  t.same(config.api.listen, { host: '0.0.0.0', port: 8081 });
+  t.equal(config.api.token, 'token-from-the-environment', 'env beats the file');
+  const flags = resolveConfig({}, { dataDir: '/flag', iscsiListen: '127.0.0.1:1', apiListen: '127.0.0.1:2', advertise: ['h:9'] }, env);
+  t.same([flags.dataDir, flags.iscsi.listen.port, flags.api.listen.port, flags.iscsi.advertise], ['/flag', 1, 2, [{ host: 'h', port: 9 }]], 'flags beat env');
+  t.same(resolveConfig({}, {}, { SHELFGATE_ADVERTISE: '' }).iscsi.advertise, [], 'an empty variable is unset');
+
+  const dir = await mkdtemp(join(tmpdir(), 'shelfgate-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const secretFile = join(dir, 'api_token');
+  await writeFile(secretFile, 'token-from-a-secret-file\n');
+  t.equal((await loadConfig({ env: { SHELFGATE_API_TOKEN_FILE: secretFile } })).api.token, 'token-from-a-secret-file', 'read and trimmed');
+  await t.rejects(loadConfig({ env: { SHELFGATE_API_TOKEN_FILE: join(dir, 'missing') } }), {
+    name: 'ConfigError',
+    message: /SHELFGATE_API_TOKEN_FILE: cannot read .*missing/,
+  });
+  await t.rejects(loadConfig({ env: { SHELFGATE_API_TOKEN_FILE: secretFile, SHELFGATE_API_TOKEN: 'token-from-the-environment' } }), {
+    name: 'ConfigError',
+    message: /both set; set only one/,
+  });
 });
 
 t.test('Config.Files: YAML and JSON', async (t) => {

@@ -24,6 +24,8 @@ export interface AdminDeps {
   token?: string;
   /** Where initiators connect (NetworkInterfaceId / NetworkInterfacePort). */
   iscsiPortal(): { host: string; port: number };
+  /** iscsi.advertise: the portals discovery gives out; empty = the address each initiator reached. */
+  iscsiAdvertise?: ReadonlyArray<{ host: string; port: number }>;
   softwareVersion: string;
   /** The virtual tape library, when it is enabled (tape operations answer NotSupported otherwise). */
   tapes?: TapeAdmin;

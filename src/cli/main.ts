@@ -39,6 +39,10 @@ Options:
   --config FILE             configuration file (YAML or JSON); flags override it
   --data-dir DIR            where the database lives (default ./shelfgate-data)
   --iscsi-listen HOST:PORT  iSCSI portal (default 0.0.0.0:3260; port 0 = any free port)
+  --advertise HOST[:PORT]   the address and port initiators reach the portal at, given out by
+                            discovery (SendTargets), e.g. the host and published port of a
+                            container or a NAT; PORT defaults to the listen port (repeatable;
+                            default: the address each initiator connected to)
   --api-listen HOST:PORT    admin API (default 127.0.0.1:8080; port 0 = any free port)
   --volume NAME:SIZE        declare a stored volume, e.g. vol1:100GiB (repeatable)
   --gateway-name NAME       gateway name, part of every target IQN (default shelfgate)
@@ -50,6 +54,10 @@ Options:
   --log-level LEVEL         debug, info, warn, error or silent (default info; env SHELFGATE_LOG_LEVEL)
   --log-format FORMAT       human or json (default human; env SHELFGATE_LOG_FORMAT)
   -h, --help                show this help
+
+Environment (below the flags, above the config file): SHELFGATE_DATA_DIR, SHELFGATE_ISCSI_LISTEN,
+SHELFGATE_ADVERTISE (HOST[:PORT] values separated by commas), SHELFGATE_API_LISTEN,
+SHELFGATE_API_TOKEN or SHELFGATE_API_TOKEN_FILE (a file holding the admin API token).
 
 Volume targets are named iqn.2026-11.dev.shelfgate:<gateway-name>-<volume-name>, LUN 0.
 The tape library: iqn.2026-11.dev.shelfgate:<gateway-name>-mediachanger and
@@ -81,6 +89,7 @@ async function start(args: string[]): Promise<number> {
         config: { type: 'string' },
         'data-dir': { type: 'string' },
         'iscsi-listen': { type: 'string' },
+        advertise: { type: 'string', multiple: true },
         'api-listen': { type: 'string' },
         volume: { type: 'string', multiple: true },
         'gateway-name': { type: 'string' },
@@ -110,6 +119,7 @@ async function start(args: string[]): Promise<number> {
       overrides: {
         dataDir: values['data-dir'],
         iscsiListen: values['iscsi-listen'],
+        advertise: values.advertise,
         apiListen: values['api-listen'],
         gatewayName: values['gateway-name'],
         logLevel: values['log-level'],

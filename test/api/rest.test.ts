@@ -74,7 +74,7 @@ t.test('Rest.Gateway and sessions', async (t) => {
     gatewayId: admin.settings.gatewayId,
     gatewayARN: `arn:aws:storagegateway:eu-west-1:123456789012:gateway/${admin.settings.gatewayId}`,
     name: 'shelfgate',
-    iscsi: { host: '127.0.0.1', port: iscsiPort },
+    iscsi: { host: '127.0.0.1', port: iscsiPort, advertise: [] },
     volumeCount: 1,
     sessionCount: 0,
   });

@@ -1,7 +1,7 @@
 // Text Requests (RFC 7143 11.10/11.11) and SendTargets discovery (13.3, Appendix C).
 import t from 'tap';
 import type { TargetConfig } from '../../iscsi/device.js';
-import { targetAddress } from '../../iscsi/discovery.js';
+import { sendTargets, targetAddress } from '../../iscsi/discovery.js';
 import { Opcode, RESERVED_TAG, RejectReason } from '../../iscsi/pdu/types.js';
 import { MemoryLun } from '../helpers/memory-lun.js';
 import { PduPeer, parseKeys, testServer } from '../helpers/pdu-peer.js';
@@ -112,4 +112,22 @@ t.test('TargetAddress formats', async (t) => {
   t.equal(targetAddress({ address: '10.1.2.3', port: 3260, portalGroupTag: 1 }), '10.1.2.3:3260,1');
   t.equal(targetAddress({ address: '::ffff:10.1.2.3', port: 3260, portalGroupTag: 2 }), '10.1.2.3:3260,2');
   t.equal(targetAddress({ address: 'fd00::1', port: 13260, portalGroupTag: 1 }), '[fd00::1]:13260,1');
+});
+
+t.test('SendTargets.AdvertisedPortals: every advertised portal, in order, for each target', async (t) => {
+  const list = targets(2);
+  const registry = { list: () => list, get: (name: string) => list.find((target) => target.name === name) };
+  const portals = [
+    { address: '192.0.2.10', port: 13260, portalGroupTag: 1 },
+    { address: 'gw.example.com', port: 3260, portalGroupTag: 1 },
+  ];
+  // RFC 7143 Appendix C: TargetName, then each of its TargetAddress values.
+  t.same(sendTargets({ registry, initiatorName: INITIATOR, value: 'All', portals }), [
+    ['TargetName', list[0]!.name],
+    ['TargetAddress', '192.0.2.10:13260,1'],
+    ['TargetAddress', 'gw.example.com:3260,1'],
+    ['TargetName', list[1]!.name],
+    ['TargetAddress', '192.0.2.10:13260,1'],
+    ['TargetAddress', 'gw.example.com:3260,1'],
+  ]);
 });

@@ -45,10 +45,10 @@ export function storageGatewayOperations(deps: AdminDeps): Record<string, AwsOpe
   };
   const volumeType = (volume: ServedVolumeView): string => (volume.type === 'stored' ? 'STORED' : 'CACHED');
   const iscsiAttributes = (volume: ServedVolumeView) => {
-    const portal = deps.iscsiPortal();
+    const portal = initiatorPortal(deps);
     return {
       TargetARN: arns.target(volume.targetName),
-      NetworkInterfaceId: advertisedAddress(portal.host),
+      NetworkInterfaceId: portal.host,
       NetworkInterfacePort: portal.port,
       LunNumber: 0,
       ChapEnabled: volume.chap !== undefined,
@@ -114,7 +114,7 @@ export function storageGatewayOperations(deps: AdminDeps): Record<string, AwsOpe
   };
 
   return {
-    ...tapeOperations({ deps, arns, checkGateway, portalAddress: () => advertisedAddress(deps.iscsiPortal().host) }),
+    ...tapeOperations({ deps, arns, checkGateway, initiatorPortal: () => initiatorPortal(deps) }),
     ...snapshotOperations({ deps, arns, checkGateway, volumeByArn }),
     ...diskOperations({ deps, arns, checkGateway }),
 
@@ -126,7 +126,7 @@ export function storageGatewayOperations(deps: AdminDeps): Record<string, AwsOpe
         GatewayName: deps.gatewayName,
         GatewayTimezone: 'GMT',
         GatewayState: 'STATE_RUNNING',
-        GatewayNetworkInterfaces: [{ Ipv4Address: advertisedAddress(deps.iscsiPortal().host) }],
+        GatewayNetworkInterfaces: [{ Ipv4Address: initiatorPortal(deps).host }],
         GatewayType: GATEWAY_TYPE,
         HostEnvironment: 'OTHER',
         SoftwareVersion: deps.softwareVersion,
@@ -302,13 +302,17 @@ export function storageGatewayOperations(deps: AdminDeps): Record<string, AwsOpe
   };
 }
 
-/** The address initiators reach the portal at: the listen address, or for a wildcard listener
- *  the first external IPv4 address of this machine (AWS reports the gateway's interface). */
-function advertisedAddress(listenHost: string): string {
-  if (listenHost !== '0.0.0.0' && listenHost !== '::') return listenHost;
+/** The portal initiators reach: the first advertised one (iscsi.advertise), else the listen
+ *  address, or for a wildcard listener the first external IPv4 address of this machine (AWS
+ *  reports the gateway's interface). */
+function initiatorPortal(deps: AdminDeps): { host: string; port: number } {
+  const advertised = deps.iscsiAdvertise?.[0];
+  if (advertised !== undefined) return advertised;
+  const listen = deps.iscsiPortal();
+  if (listen.host !== '0.0.0.0' && listen.host !== '::') return listen;
   for (const addresses of Object.values(networkInterfaces())) {
     const external = addresses?.find((a) => a.family === 'IPv4' && !a.internal);
-    if (external !== undefined) return external.address;
+    if (external !== undefined) return { host: external.address, port: listen.port };
   }
-  return '127.0.0.1';
+  return { host: '127.0.0.1', port: listen.port };
 }

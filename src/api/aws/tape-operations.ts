@@ -20,8 +20,8 @@ interface TapeOperationContext {
   deps: AdminDeps;
   arns: GatewayArns;
   checkGateway(gatewayArn: string): void;
-  /** NetworkInterfaceId initiators reach the portal at. */
-  portalAddress(): string;
+  /** NetworkInterfaceId / NetworkInterfacePort initiators reach the portal at. */
+  initiatorPortal(): { host: string; port: number };
 }
 
 const MAX_REMEMBERED_CLIENT_TOKENS = 1000;
@@ -246,10 +246,10 @@ export function tapeOperations(ctx: TapeOperationContext): Record<string, AwsOpe
     DescribeVTLDevices: operation(shape.DescribeVTLDevicesInput, async (input) => {
       ctx.checkGateway(input.GatewayARN);
       const tapes = library();
-      const portal = deps.iscsiPortal();
+      const portal = ctx.initiatorPortal();
       const attributes = (targetName: string) => ({
         TargetARN: arns.target(targetName),
-        NetworkInterfaceId: ctx.portalAddress(),
+        NetworkInterfaceId: portal.host,
         NetworkInterfacePort: portal.port,
         ChapEnabled: false,
       });

@@ -91,7 +91,7 @@ export function restRoutes(deps: AdminDeps): RestRoute[] {
           name: deps.gatewayName,
           region: deps.region,
           softwareVersion: deps.softwareVersion,
-          iscsi: deps.iscsiPortal(),
+          iscsi: { ...deps.iscsiPortal(), advertise: [...(deps.iscsiAdvertise ?? [])] },
           volumeCount: deps.volumes.list().length,
           sessionCount: deps.volumes.sessions().length,
         },

@@ -56,7 +56,13 @@ export const Gateway = z.object({
   name: z.string(),
   region: z.string(),
   softwareVersion: z.string(),
-  iscsi: z.object({ host: z.string(), port: z.number().int() }),
+  iscsi: z.object({
+    host: z.string(),
+    port: z.number().int(),
+    advertise: z
+      .array(z.object({ host: z.string(), port: z.number().int() }))
+      .describe('the TargetAddress values discovery gives out (iscsi.advertise); empty: the address each initiator connected to'),
+  }),
   volumeCount: z.number().int(),
   sessionCount: z.number().int(),
 });

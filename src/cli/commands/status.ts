@@ -10,7 +10,7 @@ interface Gateway {
   name: string;
   region: string;
   softwareVersion: string;
-  iscsi: { host: string; port: number };
+  iscsi: { host: string; port: number; advertise?: Array<{ host: string; port: number }> };
   volumeCount: number;
   sessionCount: number;
 }
@@ -29,6 +29,12 @@ interface Library {
   changerTarget: string;
   drives: Array<{ index: number; barcode?: string; readBytes: number; writeBytes: number }>;
   elements: Array<{ type: string; full: boolean }>;
+}
+
+/** " (advertised as 192.0.2.10:3260)" when iscsi.advertise is set. */
+function advertised(portals: Array<{ host: string; port: number }> | undefined): string {
+  if (portals === undefined || portals.length === 0) return '';
+  return ` (advertised as ${portals.map((p) => `${p.host.includes(':') ? `[${p.host}]` : p.host}:${p.port}`).join(', ')})`;
 }
 
 export async function statusCommand(ctx: CommandContext): Promise<void> {
@@ -52,7 +58,7 @@ export async function statusCommand(ctx: CommandContext): Promise<void> {
   let text =
     `gateway   ${gateway.name} (${gateway.gatewayId}), shelfgate ${gateway.softwareVersion}\n` +
     `ARN       ${gateway.gatewayARN}\n` +
-    `iSCSI     ${gateway.iscsi.host}:${gateway.iscsi.port}\n` +
+    `iSCSI     ${gateway.iscsi.host}:${gateway.iscsi.port}${advertised(gateway.iscsi.advertise)}\n` +
     `volumes   ${gateway.volumeCount}\n`;
   if (library !== undefined) {
     const count = (type: string, full?: boolean) => library.elements.filter((e) => e.type === type && (full === undefined || e.full === full)).length;
