@@ -4,6 +4,7 @@
 // REPORT DENSITY SUPPORT and LOG SENSE.
 
 import t from 'tap';
+import { changerFaultOf } from '../../../iscsi/device.js';
 import { Sense } from '../../../iscsi/scsi/sense.js';
 import { decodeSense, expectGood, expectSense } from '../../helpers/expect-sense.js';
 import { blockDescriptorParameterList, cdb, MemoryTape, otherNexus, tapeDriveWith } from '../../helpers/memory-tape.js';
@@ -83,6 +84,33 @@ t.test('Ssc.LoadUnload.StateMachine', async (t) => {
   t.equal(lu.removalState(), 'empty');
   t.equal(lu.loadedMedium(), undefined);
   expectSense(t, await run(cdb.loadUnload(LOAD)), Sense.MEDIUM_NOT_PRESENT);
+});
+
+t.test('Ssc.RemoveMedium.UnloadsALoadedCartridge', async (t) => {
+  // The library's robot takes a cartridge the initiator never unloaded: the drive flushes,
+  // rewinds and unloads it first (as LOAD UNLOAD with LOAD=0 would), then it is out.
+  const tape = new MemoryTape();
+  const { lu, run } = await tapeDriveWith(tape);
+  expectGood(t, await run(cdb.write6(8), Buffer.alloc(8, 1)));
+  t.equal(lu.removalState(), 'not-unloaded');
+  tape.calls.length = 0;
+  t.equal(await lu.removeMedium(), tape);
+  t.same(tape.calls.filter((c) => c === 'flush' || c === 'rewind'), ['flush', 'rewind'], 'flushed, then rewound');
+  t.equal(lu.removalState(), 'empty');
+  expectSense(t, await run(cdb.testUnitReady()), Sense.MEDIUM_NOT_PRESENT);
+});
+
+t.test('Ssc.RemoveMedium.PreventedMeanwhile', async (t) => {
+  // PREVENT MEDIUM REMOVAL queued ahead of the library's removal wins (SPC-4 6.13).
+  const tape = new MemoryTape();
+  const { lu, run } = await tapeDriveWith(tape);
+  t.equal(lu.removalState(), 'not-unloaded');
+  const prevent = run(cdb.preventAllow(true));
+  const removal = lu.removeMedium();
+  expectGood(t, await prevent);
+  t.equal(changerFaultOf(await removal.then(() => undefined, (err: unknown) => err)), 'medium-removal-prevented', 'the changer reports 53/02');
+  t.equal(lu.loadedMedium(), tape, 'the cartridge stays in the drive');
+  expectGood(t, await run(cdb.testUnitReady()));
 });
 
 t.test('Ssc.PreventAllow.Removal', async (t) => {
