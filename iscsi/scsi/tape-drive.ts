@@ -278,6 +278,10 @@ class TapeDriveLu implements TapeDriveLogicalUnit {
         deviceSpecificParameter: () => drive.deviceSpecificParameter(),
         blockDescriptor: () => drive.blockDescriptor(),
         checkBlockDescriptor: (d, offset) => drive.checkBlockDescriptor(d, offset),
+        // Linux st reads the density and block length at every open with MODE SENSE(6), page
+        // code 00h, allocation length 12 (drivers/scsi/st.c check_tape); refused, it falls back
+        // to its default block size and loses `mt setblk`.
+        pageZeroIsHeaderOnly: true,
       },
       // SPC-4 7.8: a tape drive has no block-device (B0h–B2h) pages.
       vpdPages: [unitSerialNumberPage(), deviceIdentificationPage()],

@@ -158,6 +158,16 @@ t.test('Ssc.ModeSense.BlockDescriptor', async (t) => {
   t.equal(r.dataIn?.subarray(4, 12).toString('hex'), '58000000' + '00000000', 'back to variable mode');
 });
 
+t.test('Ssc.ModeSense.PageZeroHeaderAndBlockDescriptor', async (t) => {
+  // Linux st at every open: MODE SENSE(6), page code 00h, allocation length 12.
+  const { run } = await tapeDriveWith(new MemoryTape());
+  expectGood(t, await run(cdb.modeSelect6(12), blockDescriptorParameterList(0x58, 65536)));
+  const r = await run([0x1a, 0, 0x00, 0, 12, 0]);
+  expectGood(t, r);
+  t.equal(r.dataIn?.toString('hex'), '0b001008' + '58000000' + '00010000', 'MODE DATA LENGTH 11, BUFFERED MODE 1, one descriptor: LTO-5, 64 KiB');
+  expectSense(t, await run([0x1a, 0, 0x00, 0x01, 12, 0]), Sense.INVALID_FIELD_IN_CDB); // no subpages of page 00h
+});
+
 t.test('Ssc.ModeSelect.InvalidBlockDescriptor', async (t) => {
   const { run } = await tapeDriveWith(new MemoryTape());
   expectSense(t, await run(cdb.modeSelect6(12), blockDescriptorParameterList(0x46, 512)), Sense.INVALID_FIELD_IN_PARAMETER_LIST, {
