@@ -36,11 +36,13 @@ mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
 mount --rbind /dev "$root/dev"
 
+# libencode-locale-perl: Amanda's Perl modules (Amanda::Message) need Encode::Locale, which
+# Debian 12's amanda-common does not depend on.
 packages=(
   linux-image-amd64 initramfs-tools kmod iproute2 procps
   open-iscsi sg3-utils lsscsi mt-st mtx tar e2fsprogs
   bacula-sd bacula-fd bacula-director bacula-director-sqlite3 bacula-console
-  amanda-server amanda-client
+  amanda-server amanda-client libencode-locale-perl
 )
 step "installing ${packages[*]}"
 chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get update >"$work/apt.log" 2>&1
