@@ -34,7 +34,14 @@ check amanda-amlabel-barcodes label_by_barcode
 
 check amanda-amcheck as_backup amcheck shelfgate
 
-dump() { as_backup amdump shelfgate; status=$?; cat /var/lib/amanda/shelfgate/amdump* 2>/dev/null | tail -30; as_backup amreport shelfgate --text - 2>&1 | head -60; return $status; }
+dump() {
+  as_backup amdump shelfgate
+  status=$?
+  echo "amdump exit $status"
+  ls -l /var/lib/amanda/shelfgate
+  tail -n 40 /var/lib/amanda/shelfgate/amdump* /var/lib/amanda/shelfgate/log.* 2>/dev/null
+  return $status
+}
 check amanda-amdump dump
 
 fetch_and_compare() {
