@@ -209,6 +209,10 @@ const tapeLibrarySchema = z
     enabled: z.boolean().default(true),
     archive: tapeArchiveSchema.describe('where exported tapes are archived (the virtual tape shelf)'),
     changerType: z.enum(CHANGER_TYPES).default('AWS-Gateway-VTL'),
+    requireDriveUnload: z
+      .boolean()
+      .optional()
+      .describe('IBM-03584L32-0402 only (default false): MOVE MEDIUM out of a drive not unloaded first is refused (53/01) as IBM libraries do'),
     slots: z
       .strictObject({
         storage: z.number().int('must be a whole number').min(1, 'must be at least 1'),
@@ -224,6 +228,15 @@ const tapeLibrarySchema = z
         const total = tapes.reduce((sum, t) => sum + t.count, 0);
         if (total > MAX_TAPES) ctx.addIssue({ code: 'custom', message: `${total} tapes in all; a library holds at most ${MAX_TAPES}` });
       }),
+  })
+  .superRefine((library, ctx) => {
+    if (library.requireDriveUnload && library.changerType !== 'IBM-03584L32-0402') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['requireDriveUnload'],
+        message: `is the IBM-03584L32-0402 behaviour; set changerType: IBM-03584L32-0402 or remove it (changerType is ${library.changerType})`,
+      });
+    }
   })
   .prefault({});
 

@@ -249,12 +249,20 @@ async function openTapeLibrary(
   log: GatewayLogger,
   stores: { spaceGuard: SpaceGuard; storeHealth: StoreHealth },
 ): Promise<VtlTargets> {
-  const { slots, tapes } = config.tapeLibrary;
+  const { slots, tapes, requireDriveUnload } = config.tapeLibrary;
   // UpdateVTLDeviceType's choice (stored through the API) wins over the configuration.
   const changerType = (await storedChangerType(db)) ?? config.tapeLibrary.changerType;
   let vtl: VtlTargets;
   try {
-    vtl = await createVtlTargets({ gatewayName: config.gateway.name, changerType, db, log, ...stores, ...(slots !== undefined ? { slots } : {}) });
+    vtl = await createVtlTargets({
+      gatewayName: config.gateway.name,
+      changerType,
+      db,
+      log,
+      ...stores,
+      requireDriveUnload: requireDriveUnload ?? false,
+      ...(slots !== undefined ? { slots } : {}),
+    });
   } catch (err) {
     if (err instanceof RangeError) throw new GatewayError('GW_TAPE_INVALID_ARGUMENT', err.message, { cause: err, configPath: 'tapeLibrary.slots' });
     throw err;

@@ -134,6 +134,10 @@ t.test('Config.TapeLibrary.Errors: each names its key or flag', async (t) => {
     'config error: tapeLibrary.tapes[0].size: must be a whole number of GiB from 100GiB to 15TiB (got "1GiB")',
   ]);
   t.same(errors({}, { tapeSlots: '100' }), ['config error: --tape-slots "100": expected STORAGE:IE, e.g. 100:10']);
+  t.same(errors({ tapeLibrary: { requireDriveUnload: true } }), [
+    'config error: tapeLibrary.requireDriveUnload: is the IBM-03584L32-0402 behaviour; set changerType: IBM-03584L32-0402 or remove it (changerType is AWS-Gateway-VTL)',
+  ]);
+  t.equal(resolveConfig({ tapeLibrary: { changerType: 'IBM-03584L32-0402', requireDriveUnload: true } }, {}).tapeLibrary.requireDriveUnload, true);
   t.same(errors({}, { changerType: 'stk' }), [
     'config error: tapeLibrary.changerType: invalid option: expected one of "STK-L700"|"AWS-Gateway-VTL"|"IBM-03584L32-0402"',
   ]);

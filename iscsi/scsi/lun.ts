@@ -32,6 +32,9 @@ export interface ModeParameterHeaderSource {
   blockDescriptor?(longLba: boolean): Buffer;
   /** MODE SELECT: validate a block descriptor the initiator sent (throw SenseError to refuse). */
   checkBlockDescriptor?(descriptor: Buffer, offset: number): void;
+  /** MODE SENSE with PAGE CODE 00h (SPC-4 7.5.1: vendor specific, no page format) returns the
+   *  header and block descriptor alone, as tape drives do, instead of INVALID FIELD IN CDB. */
+  pageZeroIsHeaderOnly?: boolean;
 }
 
 export interface ScsiLogicalUnitOptions<D> {

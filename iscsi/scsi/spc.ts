@@ -126,7 +126,8 @@ export function decodeModeSense10(cdb: Buffer): ModeSenseCommand {
 
 export function spcModeSense<D>(ctx: CommandContext<D>, cmd: ModeSenseCommand): ScsiResponse {
   const lu = ctx.lu;
-  const pages = lu.modePages.sense(cmd.pageCode, cmd.subpageCode, cmd.pc);
+  const headerOnly = cmd.pageCode === 0x00 && cmd.subpageCode === 0 && lu.modeHeader.pageZeroIsHeaderOnly === true;
+  const pages = headerOnly ? [] : lu.modePages.sense(cmd.pageCode, cmd.subpageCode, cmd.pc);
   if (!pages) {
     if (cmd.pageCode !== ALL_PAGES && lu.modePages.sense(cmd.pageCode, ALL_SUBPAGES, cmd.pc)) throw invalidFieldInCdb(3);
     throw invalidFieldInCdb(2, 5);

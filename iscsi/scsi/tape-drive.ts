@@ -234,10 +234,12 @@ export interface TapeDriveLogicalUnit extends LogicalUnit {
   /** MOVE MEDIUM into the drive: the cartridge is now loaded & positioned at BOP; every nexus gets
    *  UNIT ATTENTION 28/00 NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED. */
   insertMedium(medium: TapeMedium): void;
-  /** Whether the changer may take the cartridge out now. */
+  /** Whether the changer may take the cartridge out now ('not-unloaded': only after unloading it). */
   removalState(): 'empty' | 'ready' | 'not-unloaded' | 'removal-prevented';
-  /** Take the cartridge out (caller checked removalState() === 'ready'); flushes pending writes
-   *  to stable storage first. */
+  /** Take the cartridge out (caller checked removalState() is 'ready' or 'not-unloaded'): pending
+   *  writes go to stable storage first, and a loaded cartridge is unloaded (rewound) as the
+   *  library's robot has the drive do before it grips it. Rejects with `changerFault`
+   *  'medium-removal-prevented' if PREVENT MEDIUM REMOVAL arrived since the check. */
   removeMedium(): Promise<TapeMedium>;
   /** The loaded medium, if any (the changer's READ ELEMENT STATUS shows FULL). */
   loadedMedium(): TapeMedium | undefined;
@@ -276,6 +278,10 @@ class TapeDriveLu implements TapeDriveLogicalUnit {
         deviceSpecificParameter: () => drive.deviceSpecificParameter(),
         blockDescriptor: () => drive.blockDescriptor(),
         checkBlockDescriptor: (d, offset) => drive.checkBlockDescriptor(d, offset),
+        // Linux st reads the density and block length at every open with MODE SENSE(6), page
+        // code 00h, allocation length 12 (drivers/scsi/st.c check_tape); refused, it falls back
+        // to its default block size and loses `mt setblk`.
+        pageZeroIsHeaderOnly: true,
       },
       // SPC-4 7.8: a tape drive has no block-device (B0h–B2h) pages.
       vpdPages: [unitSerialNumberPage(), deviceIdentificationPage()],
@@ -329,11 +335,18 @@ class TapeDriveLu implements TapeDriveLogicalUnit {
 
   removeMedium(): Promise<TapeMedium> {
     return this.#drive.enqueue(false, async () => {
-      const medium = this.#drive.loadedMedium();
-      if (!medium) throw new Error('tape drive: no cartridge to remove');
-      await medium.flush();
+      const state = this.#drive.state;
+      if (state.kind === 'empty') throw new Error('tape drive: no cartridge to remove');
+      // A PREVENT MEDIUM REMOVAL queued before this job holds (SPC-4 6.13).
+      if (this.#drive.removalPrevented()) throw Object.assign(new Error('tape drive: medium removal prevented'), { changerFault: 'medium-removal-prevented' });
+      await state.medium.flush();
+      if (state.kind === 'loaded') {
+        // What LOAD UNLOAD with LOAD=0 does (ssc.ts sscLoadUnload), commanded by the library.
+        await state.medium.rewind();
+        this.#drive.transition({ kind: 'unload' });
+      }
       this.#drive.transition({ kind: 'remove' });
-      return medium;
+      return state.medium;
     });
   }
 

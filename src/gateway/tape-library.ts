@@ -6,6 +6,12 @@
 // leaves the library — unless PREVENT MEDIUM REMOVAL holds, in which case it waits in the element
 // (the operator cannot take it) until removal is allowed again.
 //
+// A cartridge still loaded in its source drive is unloaded by the drive and then moved, as most
+// libraries' robots do (and tgt): stock backup software (Bacula's mtx-changer with offline=0)
+// moves it without LOAD UNLOAD first. `requireDriveUnload` keeps IBM TS3500/TS3310 behaviour
+// instead: such a move is refused with 53/01 until the initiator unloads the drive. PREVENT MEDIUM
+// REMOVAL on the drive refuses the move either way (53/02).
+//
 // Every move is durable before it completes: the tape's catalog record (with its element) is
 // written in a synced batch, so a restart puts every cartridge back where it was.
 
@@ -31,6 +37,7 @@ export interface LibraryDrive {
   readonly serialNumber: string;
   insertMedium(medium: TapeMedium): void;
   removalState(): 'empty' | 'ready' | 'not-unloaded' | 'removal-prevented';
+  /** Flushes and takes the cartridge out, unloading it first if it is loaded. */
   removeMedium(): Promise<TapeMedium>;
   loadedMedium(): TapeMedium | undefined;
 }
@@ -66,6 +73,8 @@ export class TapeLibrary implements ChangerModel {
   /** Media open in drives, by barcode. */
   readonly #loaded = new Map<string, StoredTapeMedium>();
   #removalPrevented = false;
+  /** MOVE MEDIUM from a drive whose cartridge is loaded is refused (53/01) instead of unloading it. */
+  readonly #requireDriveUnload: boolean;
   /** Moves and inventory changes run one at a time, in arrival order. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -76,8 +85,10 @@ export class TapeLibrary implements ChangerModel {
     catalog: TapeCatalog;
     media: TapeMediumStore;
     log: Logger;
+    requireDriveUnload?: boolean;
   }) {
     this.addressMap = opts.addressMap;
+    this.#requireDriveUnload = opts.requireDriveUnload ?? false;
     this.#drives = opts.drives;
     this.#driveIdentity = opts.driveIdentity;
     this.#catalog = opts.catalog;
@@ -94,6 +105,8 @@ export class TapeLibrary implements ChangerModel {
     catalog: TapeCatalog;
     media: TapeMediumStore;
     log: Logger;
+    /** Refuse MOVE MEDIUM out of a drive that was not unloaded (IBM 3584/TS3310 behaviour). */
+    requireDriveUnload?: boolean;
   }): Promise<TapeLibrary> {
     if (opts.drives.length !== opts.addressMap.dataTransfer.count) {
       throw new RangeError(`the element map has ${opts.addressMap.dataTransfer.count} drives, ${opts.drives.length} given`);
@@ -157,8 +170,9 @@ export class TapeLibrary implements ChangerModel {
         const drive = this.#driveAt(address);
         if (drive) {
           status.device = { ...this.#driveIdentity, serial: drive.serialNumber };
-          // The transport can take a cartridge out of a drive only once it is unloaded.
-          status.access = !occupant || drive.removalState() === 'ready';
+          // The transport can take a cartridge out of a drive unless removal is prevented (or,
+          // with requireDriveUnload, until the drive unloaded it).
+          status.access = !occupant || this.#mayRemove(drive.removalState());
         }
         out.push(status);
       }
@@ -167,6 +181,10 @@ export class TapeLibrary implements ChangerModel {
     push(m.importExport, 'import-export');
     push(m.dataTransfer, 'data-transfer');
     return out.sort((a, b) => a.address - b.address);
+  }
+
+  #mayRemove(state: ReturnType<LibraryDrive['removalState']>): boolean {
+    return state === 'ready' || (state === 'not-unloaded' && !this.#requireDriveUnload);
   }
 
   /** Runs `fn` after every earlier move or inventory change finished. */
@@ -202,14 +220,19 @@ export class TapeLibrary implements ChangerModel {
       if (state === 'removal-prevented') {
         throw new ChangerFaultError('medium-removal-prevented', `drive at ${sourceAddress} prevents medium removal`);
       }
-      if (state === 'not-unloaded') throw new ChangerFaultError('drive-not-unloaded', `drive at ${sourceAddress} has not unloaded ${occupant.barcode}`);
+      if (state === 'not-unloaded' && this.#requireDriveUnload) throw new ChangerFaultError('drive-not-unloaded', `drive at ${sourceAddress} has not unloaded ${occupant.barcode}`);
     }
     const destinationDrive = this.#driveAt(destinationAddress);
     // Open the destination medium first: a failure leaves everything as it was.
     const medium = destinationDrive ? await this.#media.open(occupant.barcode) : undefined;
 
     if (sourceDrive) {
-      await sourceDrive.removeMedium();
+      try {
+        await sourceDrive.removeMedium();
+      } catch (err) {
+        if (medium) await this.#media.close(medium);
+        throw err;
+      }
       const unloaded = this.#loaded.get(occupant.barcode);
       this.#loaded.delete(occupant.barcode);
       if (unloaded) await this.#media.close(unloaded);

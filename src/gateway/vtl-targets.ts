@@ -107,9 +107,17 @@ export async function createVtlTargets(opts: {
   storeHealth?: StoreHealth;
   /** Element counts other than AWS's 1,600 storage + 1,600 import/export (withSlotCounts). */
   slots?: { storage?: number; importExport?: number };
+  /** IBM-03584L32-0402 only: refuse MOVE MEDIUM out of a drive not unloaded (53/01). */
+  requireDriveUnload?: boolean;
 }): Promise<VtlTargets> {
   const base = CHANGER_PERSONALITIES[opts.changerType];
   const personality = opts.slots ? withSlotCounts(base, opts.slots) : base;
+  // The strict IBM behaviour belongs to that personality: with another changer type (chosen
+  // through UpdateVTLDeviceType after the configuration was written) the robot unloads drives.
+  const requireDriveUnload = opts.requireDriveUnload === true && personality.changerType === 'IBM-03584L32-0402';
+  if (opts.requireDriveUnload === true && !requireDriveUnload) {
+    opts.log.warn('tapeLibrary.requireDriveUnload applies to IBM-03584L32-0402 only; drives are unloaded by the library', { changerType: personality.changerType });
+  }
   const drives: TapeDriveLogicalUnit[] = [];
   for (let i = 1; i <= DRIVE_COUNT; i++) {
     drives.push(createTapeDriveLogicalUnit({ serialNumber: deviceSerial(opts.gatewayName, `tapedrive-${i}`), log: opts.log }));
@@ -130,6 +138,7 @@ export async function createVtlTargets(opts: {
     catalog,
     media,
     log: opts.log,
+    requireDriveUnload,
   });
   const service = new TapeService({ library, catalog, media, log: opts.log });
   const changer = createMediaChangerLogicalUnit(library, personality, {

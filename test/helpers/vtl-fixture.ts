@@ -37,7 +37,12 @@ export interface VtlFixture {
   ready(nexus?: Nexus): Promise<void>;
 }
 
-async function build(dir: string, personality: ChangerPersonality, db: Database): Promise<VtlFixture> {
+export interface VtlFixtureOptions {
+  /** TapeLibrary requireDriveUnload (the strict IBM behaviour). */
+  requireDriveUnload?: boolean;
+}
+
+async function build(dir: string, personality: ChangerPersonality, db: Database, options: VtlFixtureOptions): Promise<VtlFixture> {
   const drives = Array.from({ length: personality.addressMap.dataTransfer.count }, (_, i) => new StubTapeDrive(`SGDRIVE${String(i + 1).padStart(3, '0')}`));
   const media = new TapeMediumStore(db);
   const catalog = await TapeCatalog.open(db);
@@ -48,6 +53,7 @@ async function build(dir: string, personality: ChangerPersonality, db: Database)
     catalog,
     media,
     log: silentLogger,
+    requireDriveUnload: options.requireDriveUnload ?? false,
   });
   const service = new TapeService({ library, catalog, media, log: silentLogger });
   const changer = createMediaChangerLogicalUnit(library, personality, { serial: 'SGCHANGER1', naaId: '5a2c0de000000001' });
@@ -69,9 +75,9 @@ async function build(dir: string, personality: ChangerPersonality, db: Database)
   };
 }
 
-export async function openVtlFixture(personality: ChangerPersonality, dir?: string): Promise<VtlFixture> {
+export async function openVtlFixture(personality: ChangerPersonality, dir?: string, options: VtlFixtureOptions = {}): Promise<VtlFixture> {
   const where = dir ?? (await mkdtemp(join(tmpdir(), 'shelfgate-vtl-')));
-  return build(where, personality, await openDatabase(where));
+  return build(where, personality, await openDatabase(where), options);
 }
 
 /** Closes the fixture; `keep` leaves the directory for a reopen. */

@@ -3,6 +3,7 @@
 // with its exact sense, exports through the import/export elements, and a restart.
 
 import t, { type Test } from 'tap';
+import { ibm03584L32 } from '../../../iscsi/scsi/personalities/ibm-03584l32.js';
 import { stkL700 } from '../../../iscsi/scsi/personalities/stk-l700.js';
 import { Sense } from '../../../iscsi/scsi/sense.js';
 import { expectGood, expectSense } from '../../helpers/expect-sense.js';
@@ -48,19 +49,49 @@ t.test('Smc.MoveMedium.DestinationFull', async (t) => {
   expectSense(t, await f.run(moveMedium(1001, 502)), Sense.MEDIUM_DESTINATION_ELEMENT_FULL);
 });
 
-t.test('Smc.MoveMedium.DriveNotUnloaded', async (t) => {
+/** ACCESS bit (SMC-3 6.10.5 data transfer element descriptor, byte 2 bit 3) of one element. */
+async function access(f: VtlFixture, address: number): Promise<boolean> {
+  const r = await f.run(readElementStatus({ type: 0, start: address, count: 1 }));
+  return (r.dataIn![16 + 2]! & 0x08) !== 0;
+}
+
+t.test('Smc.MoveMedium.LoadedDriveIsUnloadedByTheLibrary', async (t) => {
+  // Bacula's mtx-changer with offline=0 moves a cartridge out of a drive without LOAD UNLOAD.
   const f = await withTapes(t, ['TAPE00001']);
   expectGood(t, await f.run(moveMedium(1000, 500)));
-  expectSense(t, await f.run(moveMedium(500, 1000)), Sense.UNLOAD_TAPE_FAILURE);
-  t.equal(await element(f, 500), 'full TAPE00001', 'the cartridge stays in the drive');
+  t.equal(f.drives[0]!.removalState(), 'not-unloaded');
+  t.equal(await access(f, 500), true, 'the transport may take it');
+  expectGood(t, await f.run(moveMedium(500, 1000)));
+  t.equal(await element(f, 1000), 'full TAPE00001');
+  t.equal(await element(f, 500), 'empty');
+  t.equal(f.drives[0]!.loadedMedium(), undefined, 'the drive gave the cartridge up');
+});
+
+t.test('Smc.MoveMedium.RequireDriveUnload', async (t) => {
+  // The IBM 3584 option (tapeLibrary.requireDriveUnload): 53/01 until the initiator unloads.
+  const f = await openVtlFixture(ibm03584L32, undefined, { requireDriveUnload: true });
+  t.teardown(() => closeVtlFixture(f));
+  await f.service.createTapeWithBarcode({ barcode: 'TAPE00001', sizeBytes: 100 * GIB });
+  await f.ready();
+  expectGood(t, await f.run(moveMedium(0x400, 0x101)));
+  t.equal(await access(f, 0x101), false, 'no access before the drive unloads');
+  expectSense(t, await f.run(moveMedium(0x101, 0x400)), Sense.UNLOAD_TAPE_FAILURE);
+  t.equal(await element(f, 0x101), 'full TAPE00001', 'the cartridge stays in the drive');
+  f.drives[0]!.unloaded = true;
+  t.equal(await access(f, 0x101), true);
+  expectGood(t, await f.run(moveMedium(0x101, 0x400)));
+  t.equal(await element(f, 0x400), 'full TAPE00001');
 });
 
 t.test('Smc.MoveMedium.MediumRemovalPrevented', async (t) => {
   const f = await withTapes(t, ['TAPE00001']);
   expectGood(t, await f.run(moveMedium(1000, 500)));
-  f.drives[0]!.unloaded = true;
   f.drives[0]!.removalPrevented = true;
-  expectSense(t, await f.run(moveMedium(500, 1000)), Sense.MEDIUM_REMOVAL_PREVENTED);
+  t.equal(await access(f, 500), false);
+  expectSense(t, await f.run(moveMedium(500, 1000)), Sense.MEDIUM_REMOVAL_PREVENTED); // loaded
+  f.drives[0]!.unloaded = true;
+  expectSense(t, await f.run(moveMedium(500, 1000)), Sense.MEDIUM_REMOVAL_PREVENTED); // unloaded
+  t.equal(await element(f, 500), 'full TAPE00001', 'the cartridge stays in the drive');
   f.drives[0]!.removalPrevented = false;
   expectGood(t, await f.run(moveMedium(500, 1000)));
 });

@@ -4,6 +4,7 @@
 // REPORT DENSITY SUPPORT and LOG SENSE.
 
 import t from 'tap';
+import { changerFaultOf } from '../../../iscsi/device.js';
 import { Sense } from '../../../iscsi/scsi/sense.js';
 import { decodeSense, expectGood, expectSense } from '../../helpers/expect-sense.js';
 import { blockDescriptorParameterList, cdb, MemoryTape, otherNexus, tapeDriveWith } from '../../helpers/memory-tape.js';
@@ -85,6 +86,33 @@ t.test('Ssc.LoadUnload.StateMachine', async (t) => {
   expectSense(t, await run(cdb.loadUnload(LOAD)), Sense.MEDIUM_NOT_PRESENT);
 });
 
+t.test('Ssc.RemoveMedium.UnloadsALoadedCartridge', async (t) => {
+  // The library's robot takes a cartridge the initiator never unloaded: the drive flushes,
+  // rewinds and unloads it first (as LOAD UNLOAD with LOAD=0 would), then it is out.
+  const tape = new MemoryTape();
+  const { lu, run } = await tapeDriveWith(tape);
+  expectGood(t, await run(cdb.write6(8), Buffer.alloc(8, 1)));
+  t.equal(lu.removalState(), 'not-unloaded');
+  tape.calls.length = 0;
+  t.equal(await lu.removeMedium(), tape);
+  t.same(tape.calls.filter((c) => c === 'flush' || c === 'rewind'), ['flush', 'rewind'], 'flushed, then rewound');
+  t.equal(lu.removalState(), 'empty');
+  expectSense(t, await run(cdb.testUnitReady()), Sense.MEDIUM_NOT_PRESENT);
+});
+
+t.test('Ssc.RemoveMedium.PreventedMeanwhile', async (t) => {
+  // PREVENT MEDIUM REMOVAL queued ahead of the library's removal wins (SPC-4 6.13).
+  const tape = new MemoryTape();
+  const { lu, run } = await tapeDriveWith(tape);
+  t.equal(lu.removalState(), 'not-unloaded');
+  const prevent = run(cdb.preventAllow(true));
+  const removal = lu.removeMedium();
+  expectGood(t, await prevent);
+  t.equal(changerFaultOf(await removal.then(() => undefined, (err: unknown) => err)), 'medium-removal-prevented', 'the changer reports 53/02');
+  t.equal(lu.loadedMedium(), tape, 'the cartridge stays in the drive');
+  expectGood(t, await run(cdb.testUnitReady()));
+});
+
 t.test('Ssc.PreventAllow.Removal', async (t) => {
   const { lu, run } = await tapeDriveWith(new MemoryTape());
   expectGood(t, await run(cdb.preventAllow(true)));
@@ -128,6 +156,16 @@ t.test('Ssc.ModeSense.BlockDescriptor', async (t) => {
   expectGood(t, await run(cdb.modeSelect6(12), blockDescriptorParameterList(0x7f, 0)));
   r = await run(cdb.modeSense6(0x10));
   t.equal(r.dataIn?.subarray(4, 12).toString('hex'), '58000000' + '00000000', 'back to variable mode');
+});
+
+t.test('Ssc.ModeSense.PageZeroHeaderAndBlockDescriptor', async (t) => {
+  // Linux st at every open: MODE SENSE(6), page code 00h, allocation length 12.
+  const { run } = await tapeDriveWith(new MemoryTape());
+  expectGood(t, await run(cdb.modeSelect6(12), blockDescriptorParameterList(0x58, 65536)));
+  const r = await run([0x1a, 0, 0x00, 0, 12, 0]);
+  expectGood(t, r);
+  t.equal(r.dataIn?.toString('hex'), '0b001008' + '58000000' + '00010000', 'MODE DATA LENGTH 11, BUFFERED MODE 1, one descriptor: LTO-5, 64 KiB');
+  expectSense(t, await run([0x1a, 0, 0x00, 0x01, 12, 0]), Sense.INVALID_FIELD_IN_CDB); // no subpages of page 00h
 });
 
 t.test('Ssc.ModeSelect.InvalidBlockDescriptor', async (t) => {
