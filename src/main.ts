@@ -168,6 +168,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
         accountId: config.gateway.accountId ?? '000000000000',
         accessKeys: config.api.accessKeys ?? [],
         ...(config.api.token !== undefined ? { token: config.api.token } : {}),
+        encryption: { keySource: config.encryption.keySource, kmsKeyId: config.encryption.kmsKeyId },
         iscsiPortal: () => iscsi,
         softwareVersion: softwareVersion(),
         ...(tapeAdmin !== undefined ? { tapes: tapeAdmin } : {}),
