@@ -174,6 +174,10 @@ const tapesSchema = z
     return { ...rest, sizeBytes };
   });
 
+/** S3 server-side encryption on top of the client-side one (docs/encryption.md). */
+const sseSchema = z.enum(['AES256', 'aws:kms']).optional().describe('SSE-S3 (AES256) or SSE-KMS (aws:kms) on every write');
+const sseKmsKeyIdSchema = z.string().min(1).optional().describe('SSE-KMS key; omit for the aws/s3 managed key');
+
 /** Where archived tapes go (the virtual tape shelf, docs: aws-storage-gateway.md 1.4-1.6, 6). */
 const tapeArchiveSchema = z
   .discriminatedUnion('type', [
@@ -200,6 +204,8 @@ const tapeArchiveSchema = z
       storageClass: z.enum(['GLACIER', 'DEEP_ARCHIVE']).default('GLACIER'),
       accessKeyId: z.string().min(1).optional().describe('omit both keys to use the AWS default credential chain'),
       secretAccessKey: z.string().min(1).optional(),
+      serverSideEncryption: sseSchema,
+      sseKmsKeyId: sseKmsKeyIdSchema,
     }),
   ])
   .prefault({ type: 'local' });
@@ -347,6 +353,28 @@ export const configSchema = z.strictObject({
       format: z.enum(['human', 'json']).default('human'),
     })
     .prefault({}),
+  encryption: z
+    .strictObject({
+      keySource: z
+        .enum(['none', 'local', 'kms'])
+        .default('none')
+        .describe('client-side encryption of every object written: none, a local key file, or an AWS KMS key (docs/encryption.md)'),
+      keyFile: z.string().min(1).optional().describe('local key file; default <dataDir>/encryption.key, created (0600) on the first start'),
+      kmsKeyId: z.string().min(1).optional().describe('KMS key id, key ARN, alias/name or alias ARN'),
+      kmsRegion: z.string().min(1).default('us-east-1'),
+      kmsEndpoint: z.string().url().optional().describe('KMS-compatible endpoint; omit for AWS'),
+      accessKeyId: z.string().min(1).optional().describe('KMS credentials; omit both keys to use the AWS default credential chain'),
+      secretAccessKey: z.string().min(1).optional(),
+      allowUnencryptedReads: z.boolean().default(false).describe('read objects written in plain text before encryption was enabled'),
+    })
+    .superRefine((e, ctx) => {
+      if (e.keySource === 'kms' && e.kmsKeyId === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['kmsKeyId'], message: 'is required with keySource: kms (a key id, ARN or alias/name)' });
+      }
+    })
+    .prefault({}),
+  /** PEM CA bundle trusted for S3, Glacier and KMS endpoints with private certificates. */
+  caBundle: z.string().min(1).optional().describe('PEM file of CA certificates for S3/Glacier/KMS endpoints with private certificates'),
   objectStore: z
     .discriminatedUnion('type', [
       z.strictObject({
@@ -362,6 +390,8 @@ export const configSchema = z.strictObject({
         forcePathStyle: z.boolean().optional(),
         accessKeyId: z.string().min(1).optional().describe('omit both keys to use the AWS default credential chain'),
         secretAccessKey: z.string().min(1).optional(),
+        serverSideEncryption: sseSchema,
+        sseKmsKeyId: sseKmsKeyIdSchema,
       }),
     ])
     .prefault({ type: 'local' })

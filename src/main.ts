@@ -23,6 +23,7 @@ import { GatewayTargetRegistry, staticTargetRegistry } from './gateway/target-re
 import { createVtlTargets, type VtlTargets } from './gateway/vtl-targets.js';
 import { openTapeAdmin, type TapeAdmin } from './gateway/tape-admin.js';
 import { createConfiguredArchiveStore } from './gateway/tape-archive-store.js';
+import { readCaBundle } from './gateway/object-encryption.js';
 import { recoverTapesFromObjectStore } from './gateway/tape-object-recovery.js';
 import { TapeUploader } from './gateway/tape-uploader.js';
 import type { ObjectStore } from './cloud/object-store.js';
@@ -123,7 +124,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
         vtl,
         db,
         configuredChangerType: config.tapeLibrary.changerType,
-        archiveStore: createConfiguredArchiveStore(config),
+        archiveStore: createConfiguredArchiveStore(config, await readCaBundle(config)),
         log: log.child({ component: 'tape-shelf' }),
       });
       // Stopped (cleanups run in reverse) before the library closes.
@@ -189,6 +190,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
         accountId: config.gateway.accountId ?? '000000000000',
         accessKeys: config.api.accessKeys ?? [],
         ...(apiToken !== undefined ? { token: apiToken } : {}),
+        encryption: { keySource: config.encryption.keySource, kmsKeyId: config.encryption.kmsKeyId },
         iscsiPortal: () => iscsi,
         iscsiAdvertise: config.iscsi.advertise,
         softwareVersion: softwareVersion(),

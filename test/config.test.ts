@@ -59,8 +59,19 @@ t.test('Config.Defaults', async (t) => {
     objectStore: { type: 'local' },
     cache: { sizeBytes: 16 * 2 ** 30 },
     uploadBuffer: { sizeBytes: 8 * 2 ** 30, holdMs: 5000 },
+    encryption: { keySource: 'none', kmsRegion: 'us-east-1', allowUnencryptedReads: false },
   });
   t.same(resolveConfig(null, {}).volumes, [], 'a null document is an empty configuration');
+});
+
+t.test('Config.Encryption: key sources and server-side encryption', async (t) => {
+  t.match(resolveConfig({ encryption: { keySource: 'local' } }, {}).encryption, { keySource: 'local' });
+  t.throws(() => resolveConfig({ encryption: { keySource: 'kms' } }, {}), { message: 'config error: encryption.kmsKeyId: is required with keySource: kms (a key id, ARN or alias/name)' });
+  t.throws(() => resolveConfig({ encryption: { keySource: 'vault' } }, {}), /^config error: encryption.keySource: /);
+  t.match(resolveConfig({ objectStore: { type: 's3', bucket: 'b', serverSideEncryption: 'aws:kms', sseKmsKeyId: 'alias/s3' } }, {}).objectStore, {
+    serverSideEncryption: 'aws:kms',
+    sseKmsKeyId: 'alias/s3',
+  });
 });
 
 t.test('Config.TapeLibrary: changer type, slots, tapes and flags', async (t) => {

@@ -22,6 +22,8 @@ export interface AdminDeps {
   accessKeys: readonly AccessKey[];
   /** Bearer token the REST API (/v1/*) requires, when set. */
   token?: string;
+  /** Client-side encryption of the bucket (KMSEncrypted / KMSKey on the AWS operations). */
+  encryption?: { keySource: 'none' | 'local' | 'kms'; kmsKeyId?: string | undefined };
   /** Where initiators connect (NetworkInterfaceId / NetworkInterfacePort). */
   iscsiPortal(): { host: string; port: number };
   /** iscsi.advertise: the portals discovery gives out; empty = the address each initiator reached. */

@@ -21,7 +21,10 @@ export type CloudErrorCode =
   /** A local filesystem failure in the directory-backed store. */
   | 'CLOUD_IO'
   /** An archive retrieval job whose output is not available yet: poll and read later. */
-  | 'CLOUD_NOT_READY';
+  | 'CLOUD_NOT_READY'
+  /** A key-encryption key cannot be used: missing from the key file, unknown, disabled or denied
+   *  in KMS, or a wrapped key that does not decrypt (docs/encryption.md). Permanent. */
+  | 'CLOUD_KEY';
 
 export class CloudError extends Error {
   readonly code: CloudErrorCode;

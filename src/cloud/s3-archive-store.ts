@@ -56,6 +56,7 @@ import {
 import { sha256Base64 } from './checksum.js';
 import { CloudError } from './cloud-error.js';
 import { sdkRequestHandler, type SdkHttpLimits } from './sdk-request-handler.js';
+import { sseRequestFields, type ServerSideEncryption } from './server-side-encryption.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from './retry.js';
 import { classifyS3Error } from './s3-object-store.js';
 
@@ -73,6 +74,8 @@ export interface S3ArchiveStoreConfig extends SdkHttpLimits {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   partSizeBytes?: number;
   retry?: RetryPolicy;
+  /** SSE-S3 / SSE-KMS on every write (server-side-encryption.ts). */
+  serverSideEncryption?: ServerSideEncryption;
 }
 
 interface S3Job {
@@ -94,6 +97,7 @@ export class S3ArchiveStore implements ArchiveStore {
   readonly storageClass: S3ArchiveStorageClass;
   readonly #restoreDays: number;
   readonly #client: S3Client;
+  readonly #sse: ReturnType<typeof sseRequestFields>;
   readonly #retry: RetryPolicy;
   readonly #manifests = new Map<string, ArchiveManifest>();
 
@@ -105,6 +109,7 @@ export class S3ArchiveStore implements ArchiveStore {
     this.partSizeBytes = config.partSizeBytes ?? DEFAULT_ARCHIVE_PART_SIZE_BYTES;
     validatePartSize(this.partSizeBytes);
     this.#retry = config.retry ?? DEFAULT_RETRY_POLICY;
+    this.#sse = sseRequestFields(config.serverSideEncryption);
     this.#client = new S3Client({
       region: config.region ?? 'us-east-1',
       endpoint: config.endpoint,
@@ -131,6 +136,7 @@ export class S3ArchiveStore implements ArchiveStore {
           ContentType: 'application/octet-stream',
           ChecksumAlgorithm: 'SHA256',
           Metadata: { description: opts.description },
+          ...this.#sse,
         }),
       ),
     );
@@ -330,6 +336,7 @@ export class S3ArchiveStore implements ArchiveStore {
           Body: manifestBody,
           ContentType: 'application/json',
           ChecksumSHA256: sha256Base64(manifestBody),
+          ...this.#sse,
         }),
       ),
     );

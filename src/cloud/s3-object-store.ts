@@ -30,6 +30,7 @@ import {
 import { sha256Base64 } from './checksum.js';
 import { CloudError } from './cloud-error.js';
 import { sdkRequestHandler, type SdkHttpLimits } from './sdk-request-handler.js';
+import { sseRequestFields, type ServerSideEncryption } from './server-side-encryption.js';
 import {
   preparePut,
   SHA256_METADATA_KEY,
@@ -67,6 +68,8 @@ export interface S3ObjectStoreConfig extends SdkHttpLimits {
   partConcurrency?: number;
   /** ListObjectsV2 MaxKeys (S3 caps it at 1000). */
   listPageSize?: number;
+  /** SSE-S3 / SSE-KMS on every write (server-side-encryption.ts). */
+  serverSideEncryption?: ServerSideEncryption;
 }
 
 const MIB = 1024 * 1024;
@@ -117,6 +120,7 @@ export class S3ObjectStore implements ObjectStore {
   readonly bucket: string;
   readonly prefix: string;
   readonly #client: S3Client;
+  readonly #sse: ReturnType<typeof sseRequestFields>;
   readonly #retry: RetryPolicy;
   readonly #multipartThresholdBytes: number;
   readonly #partSizeBytes: number;
@@ -134,6 +138,7 @@ export class S3ObjectStore implements ObjectStore {
     if (!Number.isSafeInteger(this.#partSizeBytes) || this.#partSizeBytes < 1) {
       throw new CloudError('CLOUD_INVALID_REQUEST', `invalid partSizeBytes ${config.partSizeBytes}`);
     }
+    this.#sse = sseRequestFields(config.serverSideEncryption);
     this.#client = new S3Client({
       region: config.region ?? 'us-east-1',
       endpoint: config.endpoint,
@@ -164,6 +169,7 @@ export class S3ObjectStore implements ObjectStore {
           ContentType: 'application/octet-stream',
           ChecksumSHA256: checksumSha256,
           Metadata,
+          ...this.#sse,
         }),
       ),
     );
@@ -300,6 +306,7 @@ export class S3ObjectStore implements ObjectStore {
           ContentType: 'application/octet-stream',
           ChecksumAlgorithm: 'SHA256',
           Metadata,
+          ...this.#sse,
         }),
       ),
     );

@@ -14,6 +14,9 @@ export interface SdkHttpLimits {
   /** A socket idle this long fails the attempt (a hung server). */
   socketIdleTimeoutMs?: number;
   maxSockets?: number;
+  /** PEM CA certificates trusted for an endpoint with a private certificate (replaces the system
+   *  store for that client). */
+  caBundle?: string;
 }
 
 /** The SDK client's `requestHandler` options; `defaults` fill what `limits` leave unset. */
@@ -25,6 +28,6 @@ export function sdkRequestHandler(limits: SdkHttpLimits, defaults: { requestTime
     throwOnRequestTimeout: true,
     socketTimeout: limits.socketIdleTimeoutMs ?? defaults.socketIdleTimeoutMs,
     httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
-    httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
+    httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets, ...(limits.caBundle !== undefined ? { ca: limits.caBundle } : {}) }),
   };
 }

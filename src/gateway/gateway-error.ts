@@ -32,7 +32,11 @@ export type GatewayErrorCode = 'GW_VOLUME_SHRINK' | 'GW_VOLUME_TYPE_CHANGED' | '
   | 'GW_DISK_NOT_FOUND'
   | 'GW_DISK_ALREADY_ALLOCATED'
   | 'GW_DISK_INVALID'
-  | 'GW_DISK_LIMIT';
+  | 'GW_DISK_LIMIT'
+  // encryption (src/gateway/object-encryption.ts): the key is missing, wrong or unusable; a file
+  // the configuration names cannot be read
+  | 'GW_ENCRYPTION_KEY'
+  | 'GW_INVALID_CONFIG';
 
 export class GatewayError extends Error {
   readonly code: GatewayErrorCode;

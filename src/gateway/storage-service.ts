@@ -4,7 +4,7 @@
 // the database, before the volume registry builds the block stores.
 
 import { join, resolve } from 'node:path';
-import type { Logger } from '../../iscsi/log.js';
+import { silentLogger, type Logger } from '../../iscsi/log.js';
 import { LocalObjectStore } from '../cloud/local-object-store.js';
 import type { ObjectStore } from '../cloud/object-store.js';
 import { S3ObjectStore } from '../cloud/s3-object-store.js';
@@ -12,16 +12,29 @@ import type { Config } from '../config.js';
 import type { Database } from '../store/database.js';
 import { StorageEngine } from '../store/storage-engine.js';
 import { LocalDisks } from './local-disks.js';
+import { encryptConfiguredObjectStore, readCaBundle, serverSideEncryption } from './object-encryption.js';
 import { RateLimiter, type RateLimitSource } from './rate-limiter.js';
 import { Uploader, type UploaderCounters } from './uploader.js';
 import { VolumeStatusTracker, type StorageCounters } from './volume-status.js';
 
-export async function openConfiguredObjectStore(config: Pick<Config, 'objectStore' | 'dataDir'>): Promise<ObjectStore> {
+type ObjectStoreConfig = Pick<Config, 'objectStore' | 'dataDir'> & Partial<Pick<Config, 'encryption' | 'caBundle'>>;
+
+/** The configured object store, behind client-side encryption when encryption.keySource is set. */
+export async function openConfiguredObjectStore(config: ObjectStoreConfig, log: Logger = silentLogger): Promise<ObjectStore> {
+  const inner = await openPlainObjectStore(config);
+  if (config.encryption === undefined) return inner;
+  return encryptConfiguredObjectStore(inner, { encryption: config.encryption, dataDir: config.dataDir, caBundle: config.caBundle }, log);
+}
+
+async function openPlainObjectStore(config: ObjectStoreConfig): Promise<ObjectStore> {
   const objectStore = config.objectStore;
   if (objectStore.type === 'local') {
     return LocalObjectStore.open(resolve(objectStore.path ?? join(config.dataDir, 'objects')));
   }
+  const caBundle = await readCaBundle(config);
   return new S3ObjectStore({
+    ...serverSideEncryption(objectStore),
+    ...(caBundle !== undefined ? { caBundle } : {}),
     bucket: objectStore.bucket,
     region: objectStore.region,
     ...(objectStore.endpoint !== undefined ? { endpoint: objectStore.endpoint } : {}),
@@ -60,12 +73,12 @@ export class StorageService {
 
   static async start(opts: {
     db: Database;
-    config: Pick<Config, 'objectStore' | 'dataDir' | 'cache' | 'uploadBuffer'>;
+    config: Pick<Config, 'objectStore' | 'dataDir' | 'cache' | 'uploadBuffer'> & Partial<Pick<Config, 'encryption' | 'caBundle'>>;
     settings: RateLimitSource;
     log: Logger;
   }): Promise<StorageService> {
     const { config, log } = opts;
-    const objectStore = await openConfiguredObjectStore(config);
+    const objectStore = await openConfiguredObjectStore(config, log);
     const uploadLimiter = RateLimiter.forDirection(opts.settings, 'upload');
     const downloadLimiter = RateLimiter.forDirection(opts.settings, 'download');
     const disks = await LocalDisks.open(opts.db, { cacheSizeBytes: config.cache.sizeBytes, uploadBufferSizeBytes: config.uploadBuffer.sizeBytes });

@@ -7,8 +7,9 @@ import { GlacierArchiveStore } from '../cloud/glacier-archive-store.js';
 import { LocalArchiveStore } from '../cloud/local-archive-store.js';
 import { S3ArchiveStore } from '../cloud/s3-archive-store.js';
 import type { Config } from '../config.js';
+import { serverSideEncryption } from './object-encryption.js';
 
-export function createConfiguredArchiveStore(config: Pick<Config, 'tapeLibrary' | 'dataDir'>): ArchiveStore {
+export function createConfiguredArchiveStore(config: Pick<Config, 'tapeLibrary' | 'dataDir'>, caBundle?: string): ArchiveStore {
   const archive = config.tapeLibrary.archive;
   const credentials = (keys: { accessKeyId?: string | undefined; secretAccessKey?: string | undefined }) =>
     keys.accessKeyId !== undefined && keys.secretAccessKey !== undefined
@@ -23,6 +24,7 @@ export function createConfiguredArchiveStore(config: Pick<Config, 'tapeLibrary' 
     case 'glacier':
       return new GlacierArchiveStore({
         vaultName: archive.vault,
+        ...(caBundle !== undefined ? { caBundle } : {}),
         region: archive.region,
         createVault: true,
         ...(archive.endpoint !== undefined ? { endpoint: archive.endpoint } : {}),
@@ -33,6 +35,8 @@ export function createConfiguredArchiveStore(config: Pick<Config, 'tapeLibrary' 
         bucket: archive.bucket,
         region: archive.region,
         storageClass: archive.storageClass,
+        ...serverSideEncryption(archive),
+        ...(caBundle !== undefined ? { caBundle } : {}),
         ...(archive.endpoint !== undefined ? { endpoint: archive.endpoint } : {}),
         ...(archive.prefix !== undefined ? { prefix: archive.prefix } : {}),
         ...(archive.forcePathStyle !== undefined ? { forcePathStyle: archive.forcePathStyle } : {}),

@@ -27,7 +27,7 @@ import { z } from 'zod';
 import type { BlockBackend, WriteOptions } from '../../iscsi/device.js';
 import { takeReadBuffer } from '../../iscsi/read-buffer-pool.js';
 import { Sense, type SenseCode } from '../../iscsi/scsi/sense.js';
-import { isTransientCloudError } from '../cloud/cloud-error.js';
+import { CloudError, isTransientCloudError } from '../cloud/cloud-error.js';
 import { DEFAULT_RETRY_POLICY, withRetry } from '../cloud/retry.js';
 import { BlockMap, type MapDelta } from './block-map.js';
 import { captureVolume, isAllZeros } from './volume-capture.js';
@@ -85,6 +85,13 @@ export class VolumeWriteError extends StoreError {
     super(cause.code, cause.message, { cause });
     this.sense = sense;
   }
+}
+
+/** A read the store cannot answer with good data: a fetched chunk object that fails its checks
+ *  (tampered, truncated, swapped, or the wrong key) → MEDIUM ERROR, UNRECOVERED READ ERROR
+ *  (SBC-3 4.18, 03/11/00). */
+export class VolumeReadError extends StoreError {
+  readonly sense: SenseCode = Sense.UNRECOVERED_READ_ERROR;
 }
 
 export function volumeDir(volumesDir: string, volumeId: number): string {
@@ -834,13 +841,16 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
         await engine.downloadLimiter?.acquire(OBJECT_CHUNK_SIZE_BYTES);
         data = await withRetry(DEFAULT_RETRY_POLICY, () => engine.objectStore.get(key));
       } catch (err) {
+        if (err instanceof CloudError && (err.code === 'CLOUD_INTEGRITY' || err.code === 'CLOUD_KEY')) {
+          throw new VolumeReadError('STORE_CORRUPT', `volume ${this.record.name}: ${err.message}`, { cause: err });
+        }
         throw new StoreError('STORE_IO', `volume ${this.record.name}: fetching ${key} failed: ${String(err)}`, {
           transient: isTransientCloudError(err),
           cause: err,
         });
       }
       if (!sha256(data).equals(state.sha256)) {
-        throw new StoreError('STORE_CORRUPT', `volume ${this.record.name}: ${key} does not match its SHA-256`);
+        throw new VolumeReadError('STORE_CORRUPT', `volume ${this.record.name}: ${key} does not match its SHA-256`);
       }
       const firstLba = objectChunkIndex * this.blocksPerPage;
       const blockCount = Math.min(this.blocksPerPage, this.blockCount() - firstLba);

@@ -234,3 +234,18 @@ t.test('Tapes.NoLibrary: NotSupported', async (t) => {
   const sgw = client(gateway);
   await rejectsWithCode(t, sgw.send(new ListTapesCommand({})), 'NotSupported', /no tape library/);
 });
+
+t.test('CreateTapes.KMSEncrypted: accepted for the gateway KMS key, refused otherwise with what to configure', async (t) => {
+  const gateway = await startAdminGateway(t, { tapes: TAPES });
+  const sgw = client(gateway);
+  const GatewayARN = await gatewayArn(sgw);
+  const request = { GatewayARN, TapeSizeInBytes: 100 * GIB, NumTapesToCreate: 1, TapeBarcodePrefix: 'KMS' };
+  await rejectsWithCode(t, sgw.send(new CreateTapesCommand({ ...request, ClientToken: 'kms-0', KMSEncrypted: true })), 'NotSupported', /set encryption.keySource: kms/);
+  await rejectsWithCode(t, sgw.send(new CreateTapesCommand({ ...request, ClientToken: 'kms-1', KMSKey: 'alias/shelfgate' })), 'InvalidParameters', /only be set when KMSEncrypted is true/);
+  gateway.admin.encryption = { keySource: 'kms', kmsKeyId: 'alias/shelfgate' };
+  await rejectsWithCode(t, sgw.send(new CreateTapesCommand({ ...request, ClientToken: 'kms-2', KMSEncrypted: true, KMSKey: 'alias/other' })), 'NotSupported', /encrypted with alias\/shelfgate/);
+  const created = await sgw.send(new CreateTapesCommand({ ...request, ClientToken: 'kms-3', KMSEncrypted: true, KMSKey: 'alias/shelfgate' }));
+  t.equal(created.TapeARNs?.length, 1, 'the gateway key named: created');
+  const plain = await sgw.send(new CreateTapesCommand({ ...request, ClientToken: 'kms-4', KMSEncrypted: true }));
+  t.equal(plain.TapeARNs?.length, 1, 'KMSEncrypted without KMSKey: the gateway key');
+});

@@ -9,6 +9,7 @@ import { parseSize } from '../../size.js';
 import type { AdminDeps } from '../admin-deps.js';
 import { GatewayArns } from './arn.js';
 import { invalidGatewayRequest } from './aws-error.js';
+import { checkKmsEncrypted } from './kms-encrypted.js';
 import { diskOperations } from './disk-operations.js';
 import { paginate } from './pagination.js';
 import { operation, type AwsOperation } from './router.js';
@@ -81,7 +82,7 @@ export function storageGatewayOperations(deps: AdminDeps): Record<string, AwsOpe
     return volumes.map(iscsiVolume).sort((a, b) => (a.VolumeARN < b.VolumeARN ? -1 : a.VolumeARN > b.VolumeARN ? 1 : 0));
   };
   const createVolume = async (
-    input: { GatewayARN: string; TargetName: string; SnapshotId?: string | undefined; KMSEncrypted?: boolean | undefined },
+    input: { GatewayARN: string; TargetName: string; SnapshotId?: string | undefined; KMSEncrypted?: boolean | undefined; KMSKey?: string | undefined },
     type: 'stored' | 'cached',
     size: { bytes: number; field: string },
     sourceVolume?: ServedVolumeView,
@@ -89,9 +90,7 @@ export function storageGatewayOperations(deps: AdminDeps): Record<string, AwsOpe
     checkGateway(input.GatewayARN);
     const sizeProblem = volumeSizeProblem(type, size.bytes);
     if (sizeProblem !== undefined) throw invalidGatewayRequest('InvalidParameters', `${size.field}: ${sizeProblem}`, { field: size.field });
-    if (input.KMSEncrypted === true) {
-      throw invalidGatewayRequest('NotSupported', 'KMSEncrypted: KMS encryption is not supported', { field: 'KMSEncrypted' });
-    }
+    checkKmsEncrypted(input, deps.encryption);
     // A volume from a snapshot (or a clone) reads the snapshot's chunk objects lazily.
     const snapId = await snapshotToRestore(deps, { snapshotId: input.SnapshotId, sourceVolume, sizeBytes: size.bytes });
     const volume = await deps.volumes.create({

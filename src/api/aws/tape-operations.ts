@@ -12,6 +12,7 @@ import { ibmUlt3580Td5 } from '../../../iscsi/scsi/personalities/ibm-ult3580-td5
 import type { AdminDeps } from '../admin-deps.js';
 import type { GatewayArns } from './arn.js';
 import { invalidGatewayRequest } from './aws-error.js';
+import { checkKmsEncrypted } from './kms-encrypted.js';
 import { paginate } from './pagination.js';
 import { operation, type AwsOperation } from './router.js';
 import * as shape from './tape-shapes.js';
@@ -113,10 +114,8 @@ export function tapeOperations(ctx: TapeOperationContext): Record<string, AwsOpe
     const wanted = new Set(tapeArns.map((arn) => arns.tapeBarcodeOf(arn)));
     return all.filter((t) => wanted.has(t.barcode));
   };
-  const checkOptions = (input: { KMSEncrypted?: boolean | undefined; PoolId?: string | undefined }, tapes: TapeAdmin) => {
-    if (input.KMSEncrypted === true) {
-      throw invalidGatewayRequest('NotSupported', 'KMSEncrypted: KMS encryption is not supported', { field: 'KMSEncrypted' });
-    }
+  const checkOptions = (input: { KMSEncrypted?: boolean | undefined; KMSKey?: string | undefined; PoolId?: string | undefined }, tapes: TapeAdmin) => {
+    checkKmsEncrypted(input, deps.encryption);
     if (input.PoolId !== undefined) {
       try {
         tapes.pools.checkPoolId(input.PoolId);
