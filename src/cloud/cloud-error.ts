@@ -21,7 +21,10 @@ export type CloudErrorCode =
   /** A local filesystem failure in the directory-backed store. */
   | 'CLOUD_IO'
   /** An archive retrieval job whose output is not available yet: poll and read later. */
-  | 'CLOUD_NOT_READY';
+  | 'CLOUD_NOT_READY'
+  /** The server does not implement the request (HTTP 501 NotImplemented, e.g. RestoreObject on
+   *  Ceph RGW). Permanent: retrying cannot help; the message says which setting avoids it. */
+  | 'CLOUD_NOT_IMPLEMENTED';
 
 export class CloudError extends Error {
   readonly code: CloudErrorCode;

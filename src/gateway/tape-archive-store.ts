@@ -33,6 +33,7 @@ export function createConfiguredArchiveStore(config: Pick<Config, 'tapeLibrary' 
         bucket: archive.bucket,
         region: archive.region,
         storageClass: archive.storageClass,
+        retrieval: archive.retrieval,
         ...(archive.endpoint !== undefined ? { endpoint: archive.endpoint } : {}),
         ...(archive.prefix !== undefined ? { prefix: archive.prefix } : {}),
         ...(archive.forcePathStyle !== undefined ? { forcePathStyle: archive.forcePathStyle } : {}),
