@@ -4,6 +4,7 @@
 // runs — cache, upload-buffer and upload figures. What is not measured is absent, never a fake zero.
 
 import type { FastifyInstance } from 'fastify';
+import type { CloudOutage } from '../cloud/cloud-outage.js';
 import { TapeStatus } from '../gateway/tape-status.js';
 import { DRIVE_COUNT } from '../gateway/vtl-targets.js';
 import type { AdminDeps } from './admin-deps.js';
@@ -72,6 +73,7 @@ export async function renderMetrics(deps: AdminDeps): Promise<string> {
   }
   if (deps.tapes !== undefined) families.push(...(await tapeFamilies(deps.tapes)));
   if (deps.storage !== undefined) families.push(...storageFamilies(deps.storage));
+  families.push(...cloudOutageFamilies([deps.storage?.uploader?.outage, deps.tapes?.archiver.outage]));
   if (deps.storeHealth !== undefined) {
     const health = deps.storeHealth;
     const kinds = ['disk-full', 'io-error'] as const;
@@ -138,6 +140,23 @@ function storageFamilies(storage: NonNullable<AdminDeps['storage']>): Family[] {
     counter('shelfgate_upload_bytes_total', 'Chunk bytes uploaded to the object store.', c.uploader.uploadedBytes),
     counter('shelfgate_upload_chunks_total', 'Chunk objects uploaded to the object store.', c.uploader.uploadedChunks),
     counter('shelfgate_upload_failed_attempts_total', 'Upload attempts that failed (retried).', c.uploader.failedAttempts),
+  ];
+}
+
+/** The background workers' cloud state (src/cloud/cloud-outage.ts), labelled by worker. */
+function cloudOutageFamilies(outages: ReadonlyArray<CloudOutage | undefined>): Family[] {
+  const present = outages.filter((o): o is CloudOutage => o !== undefined);
+  if (present.length === 0) return [];
+  const family = (name: string, type: Family['type'], help: string, value: (o: CloudOutage) => number): Family => ({
+    name,
+    type,
+    help,
+    samples: present.map((o) => ({ labels: { worker: o.worker }, value: value(o) })),
+  });
+  return [
+    family('shelfgate_cloud_failing', 'gauge', '1 while the worker\'s cloud calls fail (retrying with backoff), else 0.', (o) => (o.failing ? 1 : 0)),
+    family('shelfgate_cloud_failed_attempts_total', 'counter', 'Cloud attempts of the worker that failed (each retried or ended).', (o) => o.counters.failedAttempts),
+    family('shelfgate_cloud_outages_total', 'counter', 'Times the worker went from healthy to failing.', (o) => o.counters.outages),
   ];
 }
 
