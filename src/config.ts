@@ -202,6 +202,10 @@ const tapeArchiveSchema = z
       prefix: z.string().optional(),
       forcePathStyle: z.boolean().optional(),
       storageClass: z.enum(['GLACIER', 'DEEP_ARCHIVE']).default('GLACIER'),
+      retrieval: z
+        .enum(['restore', 'direct'])
+        .default('restore')
+        .describe("'direct' for servers whose archive classes are readable labels and that lack RestoreObject (Ceph RGW)"),
       accessKeyId: z.string().min(1).optional().describe('omit both keys to use the AWS default credential chain'),
       secretAccessKey: z.string().min(1).optional(),
       serverSideEncryption: sseSchema,

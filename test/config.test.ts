@@ -171,6 +171,7 @@ t.test('Config.TapeArchive: local (default), glacier, s3-archive; errors name th
     bucket: 'vts',
     region: 'us-east-1',
     storageClass: 'DEEP_ARCHIVE',
+    retrieval: 'restore',
   });
   t.same(errors({ tapeLibrary: { archive: { type: 'glacier' } } }), ['config error: tapeLibrary.archive.vault: must name the Glacier vault']);
   t.same(errors({ tapeLibrary: { archive: { type: 's3-archive', bucket: 'vts', storageClass: 'STANDARD' } } }), [

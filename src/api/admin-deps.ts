@@ -35,7 +35,7 @@ export interface AdminDeps {
   snapshots?: { service: SnapshotService; scheduler: SnapshotScheduler };
   /** The storage engine (cache, upload buffer, uploader), for /metrics and the local-disk
    *  operations (AddCache, DescribeCache, …). */
-  storage?: Pick<StorageService, 'counters' | 'disks'>;
+  storage?: Pick<StorageService, 'counters' | 'disks'> & Partial<Pick<StorageService, 'uploader'>>;
   /** Disk-full and I/O-error episodes of the stores, for /metrics. */
   storeHealth?: StoreHealth;
   /** The iSCSI portal's limits and login throttle (iscsi/server.ts limitStats), for /metrics. */

@@ -4,6 +4,7 @@
 // runs — cache, upload-buffer and upload figures. What is not measured is absent, never a fake zero.
 
 import type { FastifyInstance, onRequestHookHandler } from 'fastify';
+import type { CloudOutage } from '../cloud/cloud-outage.js';
 import { TapeStatus } from '../gateway/tape-status.js';
 import { DRIVE_COUNT } from '../gateway/vtl-targets.js';
 import type { AdminDeps } from './admin-deps.js';
@@ -74,6 +75,7 @@ export async function renderMetrics(deps: AdminDeps, lag?: EventLoopLagMonitor):
   }
   if (deps.tapes !== undefined) families.push(...(await tapeFamilies(deps.tapes)));
   if (deps.storage !== undefined) families.push(...storageFamilies(deps.storage));
+  families.push(...cloudOutageFamilies([deps.storage?.uploader?.outage, deps.tapes?.archiver.outage]));
   if (deps.storeHealth !== undefined) {
     const health = deps.storeHealth;
     const kinds = ['disk-full', 'io-error'] as const;
@@ -215,6 +217,23 @@ function iscsiFamilies(deps: AdminDeps, lag: EventLoopLagMonitor | undefined): F
     );
   }
   return families;
+}
+
+/** The background workers' cloud state (src/cloud/cloud-outage.ts), labelled by worker. */
+function cloudOutageFamilies(outages: ReadonlyArray<CloudOutage | undefined>): Family[] {
+  const present = outages.filter((o): o is CloudOutage => o !== undefined);
+  if (present.length === 0) return [];
+  const family = (name: string, type: Family['type'], help: string, value: (o: CloudOutage) => number): Family => ({
+    name,
+    type,
+    help,
+    samples: present.map((o) => ({ labels: { worker: o.worker }, value: value(o) })),
+  });
+  return [
+    family('shelfgate_cloud_failing', 'gauge', '1 while the worker\'s cloud calls fail (retrying with backoff), else 0.', (o) => (o.failing ? 1 : 0)),
+    family('shelfgate_cloud_failed_attempts_total', 'counter', 'Cloud attempts of the worker that failed (each retried or ended).', (o) => o.counters.failedAttempts),
+    family('shelfgate_cloud_outages_total', 'counter', 'Times the worker went from healthy to failing.', (o) => o.counters.outages),
+  ];
 }
 
 function formatFamily(family: Family): string {

@@ -24,7 +24,10 @@ export type CloudErrorCode =
   | 'CLOUD_NOT_READY'
   /** A key-encryption key cannot be used: missing from the key file, unknown, disabled or denied
    *  in KMS, or a wrapped key that does not decrypt (docs/encryption.md). Permanent. */
-  | 'CLOUD_KEY';
+  | 'CLOUD_KEY'
+  /** The server does not implement the request (HTTP 501 NotImplemented, e.g. RestoreObject on
+   *  Ceph RGW). Permanent: retrying cannot help; the message says which setting avoids it. */
+  | 'CLOUD_NOT_IMPLEMENTED';
 
 export class CloudError extends Error {
   readonly code: CloudErrorCode;

@@ -14,6 +14,13 @@
 // object replaced) → Failed. Reads are GetObject with Range, widened to whole parts and checked
 // against the manifest's tree hashes (S3 verifies nothing on the way out).
 //
+// Servers without RestoreObject: S3-compatible servers such as Ceph RGW accept the GLACIER and
+// DEEP_ARCHIVE storage classes as labels (the bytes stay readable at once) and answer RestoreObject
+// with 501 NotImplemented. With the default `retrieval: 'restore'` that 501 is a permanent
+// CLOUD_NOT_IMPLEMENTED naming the setting; with `retrieval: 'direct'` no restore is requested, a
+// retrieval job succeeds at once (whatever the tier) and the object is read as it is — every part
+// still verified against the manifest. docs/object-layout.md "S3 servers" lists what RGW does.
+//
 // Resume: ListParts tells which parts S3 holds; parts missing or with another ETag are dropped
 // from the state (the caller sends them again). NoSuchUpload → CLOUD_NOT_FOUND.
 // AWS requires parts of at least 5 MiB except the last: use partSizeBytes ≥ 8 MiB against AWS.
@@ -61,6 +68,7 @@ import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from './retry.js';
 import { classifyS3Error } from './s3-object-store.js';
 
 export type S3ArchiveStorageClass = 'GLACIER' | 'DEEP_ARCHIVE';
+export type S3ArchiveRetrieval = 'restore' | 'direct';
 
 export interface S3ArchiveStoreConfig extends SdkHttpLimits {
   bucket: string;
@@ -68,6 +76,10 @@ export interface S3ArchiveStoreConfig extends SdkHttpLimits {
   storageClass: S3ArchiveStorageClass;
   /** How long a restored copy stays readable (RestoreRequest.Days). */
   restoreDays?: number;
+  /** 'restore' (default; AWS S3): RestoreObject, then wait for x-amz-restore. 'direct': the
+   *  server's archive classes are readable labels (Ceph RGW, which answers RestoreObject 501):
+   *  read without a restore. */
+  retrieval?: S3ArchiveRetrieval;
   region?: string;
   endpoint?: string;
   forcePathStyle?: boolean;
@@ -95,6 +107,7 @@ export class S3ArchiveStore implements ArchiveStore {
   readonly bucket: string;
   readonly prefix: string;
   readonly storageClass: S3ArchiveStorageClass;
+  readonly retrieval: S3ArchiveRetrieval;
   readonly #restoreDays: number;
   readonly #client: S3Client;
   readonly #sse: ReturnType<typeof sseRequestFields>;
@@ -106,6 +119,7 @@ export class S3ArchiveStore implements ArchiveStore {
     this.prefix = config.prefix ?? '';
     this.storageClass = config.storageClass;
     this.#restoreDays = config.restoreDays ?? 1;
+    this.retrieval = config.retrieval ?? 'restore';
     this.partSizeBytes = config.partSizeBytes ?? DEFAULT_ARCHIVE_PART_SIZE_BYTES;
     validatePartSize(this.partSizeBytes);
     this.#retry = config.retry ?? DEFAULT_RETRY_POLICY;
@@ -186,21 +200,8 @@ export class S3ArchiveStore implements ArchiveStore {
       validateRetrievalRange(opts.range, manifest.sizeBytes);
     }
     const head = await this.#head(archiveId);
-    try {
-      await this.#send(`restore ${archiveId}`, () =>
-        this.#client.send(
-          new RestoreObjectCommand({
-            Bucket: this.bucket,
-            Key: this.prefix + archiveId,
-            RestoreRequest: { Days: this.#restoreDays, GlacierJobParameters: { Tier: opts.tier } },
-          }),
-        ),
-      );
-    } catch (err) {
-      // 409 RestoreAlreadyInProgress: one restore serves every job on the object.
-      if (!(err instanceof CloudError && (err.cause as { name?: string } | undefined)?.name === 'RestoreAlreadyInProgress')) {
-        throw err;
-      }
+    if (this.retrieval === 'restore') {
+      await this.#restore(archiveId, opts.tier);
     }
     const job: S3Job = { a: archiveId, t: opts.tier, e: head.ETag ?? '' };
     if (opts.range !== undefined) {
@@ -222,7 +223,10 @@ export class S3ArchiveStore implements ArchiveStore {
     let statusMessage: string | undefined = 'the archive was deleted or replaced';
     if (head !== null && head.ETag === job.e) {
       const restore = head.Restore ?? '';
-      if (/ongoing-request="true"/.test(restore)) {
+      if (this.retrieval === 'direct') {
+        status = 'Succeeded';
+        statusMessage = 'read directly, without a restore (retrieval: direct)';
+      } else if (/ongoing-request="true"/.test(restore)) {
         status = 'InProgress';
         statusMessage = undefined;
       } else if (/ongoing-request="false"/.test(restore) || (head.StorageClass !== 'GLACIER' && head.StorageClass !== 'DEEP_ARCHIVE')) {
@@ -369,6 +373,34 @@ export class S3ArchiveStore implements ArchiveStore {
       );
     } catch (err) {
       if (!(err instanceof CloudError && err.code === 'CLOUD_NOT_FOUND')) {
+        throw err;
+      }
+    }
+  }
+
+  /** RestoreObject; 409 RestoreAlreadyInProgress is fine (one restore serves every job on the
+   *  object), 501 becomes CLOUD_NOT_IMPLEMENTED naming the `retrieval: direct` setting. */
+  async #restore(archiveId: string, tier: RetrievalTier): Promise<void> {
+    try {
+      await this.#send(`restore ${archiveId}`, () =>
+        this.#client.send(
+          new RestoreObjectCommand({
+            Bucket: this.bucket,
+            Key: this.prefix + archiveId,
+            RestoreRequest: { Days: this.#restoreDays, GlacierJobParameters: { Tier: tier } },
+          }),
+        ),
+      );
+    } catch (err) {
+      if (err instanceof CloudError && err.code === 'CLOUD_NOT_IMPLEMENTED') {
+        throw new CloudError(
+          'CLOUD_NOT_IMPLEMENTED',
+          `the S3 server at this endpoint does not implement RestoreObject (501 NotImplemented), so archive ${archiveId} cannot be restored; ` +
+            `if its ${this.storageClass} storage class is a label whose bytes stay readable (Ceph RGW), set the archive store's "retrieval: direct"`,
+          { cause: err },
+        );
+      }
+      if (!(err instanceof CloudError && (err.cause as { name?: string } | undefined)?.name === 'RestoreAlreadyInProgress')) {
         throw err;
       }
     }

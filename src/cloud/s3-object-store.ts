@@ -407,6 +407,11 @@ export function classifyS3Error(err: unknown, what: string): CloudError {
   if (AUTH_CODES.has(name) || status === 401 || status === 403) {
     return new CloudError('CLOUD_AUTH', detail, { cause: err, transient: TRANSIENT_CODES.has(name) });
   }
+  // RFC 9110 15.6.2: 501 means the server does not support the request at all; S3-compatible
+  // servers answer it for APIs they lack (Ceph RGW: RestoreObject). Not an outage: never retried.
+  if (name === 'NotImplemented' || status === 501) {
+    return new CloudError('CLOUD_NOT_IMPLEMENTED', detail, { cause: err });
+  }
   if (TRANSIENT_CODES.has(name) || (status !== undefined && status >= 500)) {
     return new CloudError('CLOUD_UNAVAILABLE', detail, { cause: err });
   }

@@ -37,6 +37,7 @@ export function createConfiguredArchiveStore(config: Pick<Config, 'tapeLibrary' 
         storageClass: archive.storageClass,
         ...serverSideEncryption(archive),
         ...(caBundle !== undefined ? { caBundle } : {}),
+        retrieval: archive.retrieval,
         ...(archive.endpoint !== undefined ? { endpoint: archive.endpoint } : {}),
         ...(archive.prefix !== undefined ? { prefix: archive.prefix } : {}),
         ...(archive.forcePathStyle !== undefined ? { forcePathStyle: archive.forcePathStyle } : {}),

@@ -4,6 +4,7 @@
 //   exported (I/E slot)  IN TRANSIT TO VTS --CancelArchival--> AVAILABLE (a storage slot)
 //                             | the worker takes it
 //                         ARCHIVING (progress %, upload state persisted per part)
+//                             |  --CancelArchival, or a permanent cloud error--> AVAILABLE
 //                             | archive complete and its tree hash verified
 //                         ARCHIVED (shelf record; library slot freed; local data file removed)
 //   RetrieveTapeArchive   RETRIEVING (retrieval job, progress %) --bytes do not verify--> IRRECOVERABLE
@@ -17,6 +18,16 @@
 // manifest (in the shelf record) holds the run-length encoded object list and the stream's SHA-256
 // tree hash; retrieval rebuilds the medium from the stream and accepts it only when every part's
 // tree hash (ArchiveStore.readRetrieved), the whole stream's tree hash and the object list match.
+//
+// Failures (issue 10): a transient cloud error (network, 5xx, throttling) is retried per tape with
+// capped exponential backoff and full jitter (retry.ts), and logged once when the worker starts
+// failing and once when it recovers (cloud-outage.ts). A permanent one (4xx other than
+// throttling: credentials, missing bucket or vault, a refused request, 501) can never succeed:
+// the archive ends — the tape goes back to the library AVAILABLE (a retrieval: back to ARCHIVED)
+// with the reason in its shelf record's lastError, logged as an error once.
+// CancelArchival also works while ARCHIVING (issue 10; AWS allows it only IN TRANSIT TO VTS, when
+// AWS's upload runs): every progress write of the worker re-checks the status under the library
+// lock, so a cancelled upload stops at its next part and is aborted in the store.
 //
 // Crash safety: the ArchiveStore's upload state is persisted after every part; after a restart the
 // tape is read again from BOP and only the parts missing from the state are sent (resumeArchive).
@@ -32,9 +43,12 @@ import {
   partSizeForArchive,
   type ArchiveStore,
   type ArchiveUpload,
+  type ArchiveUploadState,
   type RetrievalTier,
 } from '../cloud/archive-store.js';
 import { CloudError } from '../cloud/cloud-error.js';
+import { CloudOutage } from '../cloud/cloud-outage.js';
+import { backoffDelayMs } from '../cloud/retry.js';
 import { combineTreeHashes, treeHash } from '../cloud/tree-hash.js';
 import { StoreError } from '../store/store-error.js';
 import {
@@ -46,6 +60,7 @@ import {
 } from '../store/tape-archive-stream.js';
 import type { TapeMediumStore } from '../store/tape-medium-store.js';
 import type { TapeShelfRecord } from '../store/tape-shelf-store.js';
+import type { TapeRecord } from '../store/tape-catalog-store.js';
 import { GatewayError } from './gateway-error.js';
 import type { TapeCatalog } from './tape-catalog.js';
 import type { TapeLibrary } from './tape-library.js';
@@ -78,9 +93,22 @@ export interface TapeArchiverOptions {
   retrievalTier?: RetrievalTier;
   /** Called after each part is durable (observability; the crash tests stop at part boundaries). */
   onProgress?: (event: TapeArchiverEvent) => void;
+  /** Backoff between attempts of one tape's failing work, on the `now` clock. Default 1 s doubling
+   *  to at most 5 min, full jitter. */
+  retry?: { baseDelayMs: number; maxDelayMs: number };
+}
+
+const DEFAULT_RETRY = { baseDelayMs: 1_000, maxDelayMs: 300_000 };
+
+/** A cloud error that no retry can cure (AWS: 4xx other than throttling; 501). CLOUD_NOT_FOUND
+ *  (an upload or job that is gone) and CLOUD_INTEGRITY have their own handling below. */
+function isPermanentCloudError(err: unknown): err is CloudError {
+  return err instanceof CloudError && !err.transient && err.code !== 'CLOUD_NOT_FOUND' && err.code !== 'CLOUD_INTEGRITY' && err.code !== 'CLOUD_NOT_READY';
 }
 
 export class TapeArchiver {
+  /** Failing / recovered state of the archive work, for the log and /metrics. */
+  readonly outage: CloudOutage;
   readonly #library: TapeLibrary;
   readonly #catalog: TapeCatalog;
   readonly #media: TapeMediumStore;
@@ -92,6 +120,9 @@ export class TapeArchiver {
   readonly #pollIntervalMs: number;
   readonly #retrievalTier: RetrievalTier;
   readonly #onProgress: ((event: TapeArchiverEvent) => void) | undefined;
+  readonly #retry: { baseDelayMs: number; maxDelayMs: number };
+  /** Tapes whose last attempt failed: how many times in a row, and when to try again. */
+  readonly #backoff = new Map<string, { failures: number; retryAtMs: number }>();
   #round: Promise<boolean> = Promise.resolve(false);
   #timer: NodeJS.Timeout | undefined;
 
@@ -107,6 +138,8 @@ export class TapeArchiver {
     this.#pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.#retrievalTier = opts.retrievalTier ?? 'Standard';
     this.#onProgress = opts.onProgress;
+    this.#retry = opts.retry ?? DEFAULT_RETRY;
+    this.outage = new CloudOutage('archive', opts.log, this.#now);
   }
 
   /** Runs a round every pollIntervalMs until stop(). */
@@ -143,21 +176,24 @@ export class TapeArchiver {
 
   // ---- AWS operations -----------------------------------------------------------------------------
 
-  /** CancelArchival: only while IN TRANSIT TO VTS; the tape returns to an empty storage slot. */
-  cancelArchival(barcode: string): Promise<void> {
-    return this.#library.exclusive(async () => {
+  /** CancelArchival: IN TRANSIT TO VTS or ARCHIVING (until the archive is complete); the tape
+   *  returns to an empty storage slot and a started upload is aborted. */
+  async cancelArchival(barcode: string): Promise<void> {
+    const upload = await this.#library.exclusive(async () => {
       const record = this.#tapeRecord(barcode);
       const status = parseTapeStatus(record.status, barcode);
-      if (status !== TapeStatus.IN_TRANSIT_TO_VTS) {
-        throw new GatewayError('GW_TAPE_INVALID_STATE', `tape ${barcode} is ${status}; archival can be cancelled only IN TRANSIT TO VTS`);
+      const shelved = this.#shelf.get(barcode);
+      if (status !== TapeStatus.IN_TRANSIT_TO_VTS && status !== TapeStatus.ARCHIVING) {
+        throw new GatewayError('GW_TAPE_INVALID_STATE', `tape ${barcode} is ${status}; archival can be cancelled only IN TRANSIT TO VTS or ARCHIVING`);
       }
-      const [address] = this.#library.emptyElements('storage');
-      if (address === undefined) throw new GatewayError('GW_NO_EMPTY_SLOT', `no empty storage slot to return tape ${barcode} to`);
-      const available = { ...record, status: transition(status, 'archival-cancelled', barcode), location: { address } };
-      await this.#catalog.put(available);
-      this.#library.placeTapes([available]);
-      this.#log.info('tape archival cancelled', { barcode, address });
+      if (shelved?.archive !== undefined && status === TapeStatus.ARCHIVING) {
+        throw new GatewayError('GW_TAPE_INVALID_STATE', `tape ${barcode}: its archive is already complete; it is becoming ARCHIVED`);
+      }
+      const address = await this.#returnToLibrary(record, status, 'archival-cancelled');
+      this.#log.info('tape archival cancelled', { barcode, status, address });
+      return shelved?.job?.kind === 'archive' ? { storageClass: shelved.storageClass, state: shelved.job.upload } : null;
     });
+    if (upload?.state) await this.#abortUpload(barcode, this.#stores[upload.storageClass], upload.state);
   }
 
   /** RetrieveTapeArchive: an ARCHIVED tape becomes RETRIEVING; the worker brings it back. */
@@ -237,6 +273,11 @@ export class TapeArchiver {
     let pending = false;
     for (const record of this.#catalog.list()) {
       const barcode = record.barcode;
+      const backoff = this.#backoff.get(barcode);
+      if (backoff !== undefined && this.#now() < backoff.retryAtMs) {
+        pending = true;
+        continue;
+      }
       try {
         switch (record.status) {
           case TapeStatus.IN_TRANSIT_TO_VTS:
@@ -257,14 +298,94 @@ export class TapeArchiver {
             }
             break;
           default:
-            break;
+            continue;
         }
+        this.#backoff.delete(barcode);
+        // Only work that talked to the archive store says the cloud is back.
+        if (record.status !== TapeStatus.ARCHIVED) this.outage.succeeded();
       } catch (err) {
         pending = true;
-        this.#log.warn('tape archive work failed; retrying', { barcode, status: record.status, error: String(err) });
+        await this.#failed(record.barcode, record.status, err);
       }
     }
     return pending;
+  }
+
+  /** One tape's work failed: ends it for a permanent cloud error, else schedules a retry. */
+  async #failed(barcode: string, status: string, err: unknown): Promise<void> {
+    const now = this.#catalog.get(barcode)?.status;
+    if (now !== status && !(status === TapeStatus.IN_TRANSIT_TO_VTS && now === TapeStatus.ARCHIVING)) {
+      // Cancelled (or otherwise moved on) meanwhile: the error belongs to work nobody wants.
+      this.#backoff.delete(barcode);
+      return;
+    }
+    if (isPermanentCloudError(err) && status !== TapeStatus.DELETING) {
+      this.#backoff.delete(barcode);
+      await this.#endFailed(barcode, err);
+      return;
+    }
+    const failures = (this.#backoff.get(barcode)?.failures ?? 0) + 1;
+    const delayMs = backoffDelayMs({ ...this.#retry, maxAttempts: Infinity }, Math.min(failures - 1, 30));
+    this.#backoff.set(barcode, { failures, retryAtMs: this.#now() + delayMs });
+    this.outage.failed(err, { barcode, status });
+  }
+
+  /** A permanent error: an archive goes back to the library AVAILABLE, a retrieval back to the
+   *  shelf ARCHIVED; the reason is kept in the shelf record and logged once. */
+  async #endFailed(barcode: string, err: CloudError): Promise<void> {
+    const upload = await this.#library.exclusive(async () => {
+      const record = this.#tapeRecord(barcode);
+      const status = parseTapeStatus(record.status, barcode);
+      const shelved = this.#shelf.get(barcode);
+      const retrieving = status === TapeStatus.RETRIEVING;
+      const lastError = { phase: retrieving ? ('retrieve' as const) : ('archive' as const), code: err.code, message: err.message, at: new Date(this.#now()).toISOString() };
+      if (retrieving) {
+        if (shelved) await this.#shelf.put({ ...shelved, job: null, lastError });
+        await this.#catalog.put({ ...record, status: transition(status, 'retrieval-failed', barcode) });
+        this.#log.error('tape retrieval failed for good; the tape stays ARCHIVED', { barcode, code: err.code, error: err.message });
+        return null;
+      }
+      if (shelved) await this.#shelf.put({ ...shelved, job: null, lastError });
+      const address = await this.#returnToLibrary(record, status, 'archive-failed');
+      this.#log.error('tape archive failed for good; the tape is AVAILABLE in the library again', { barcode, address, code: err.code, error: err.message });
+      return shelved?.job?.kind === 'archive' ? { storageClass: shelved.storageClass, state: shelved.job.upload } : null;
+    });
+    if (upload?.state) await this.#abortUpload(barcode, this.#stores[upload.storageClass], upload.state);
+  }
+
+  /** Inside exclusive(): IN TRANSIT TO VTS / ARCHIVING → AVAILABLE, in an empty storage slot
+   *  (or, when there is none, where it is: its import/export slot). */
+  async #returnToLibrary(record: TapeRecord, status: TapeStatus, event: 'archival-cancelled' | 'archive-failed'): Promise<number | undefined> {
+    const [address] = this.#library.emptyElements('storage');
+    if (address === undefined && event === 'archival-cancelled') {
+      throw new GatewayError('GW_NO_EMPTY_SLOT', `no empty storage slot to return tape ${record.barcode} to`);
+    }
+    const available = { ...record, status: transition(status, event, record.barcode), location: address !== undefined ? { address } : record.location };
+    await this.#catalog.put(available);
+    if (address !== undefined) this.#library.placeTapes([available]);
+    this.#backoff.delete(record.barcode);
+    return address ?? record.location?.address;
+  }
+
+  async #abortUpload(barcode: string, store: ArchiveStore, state: ArchiveUploadState): Promise<void> {
+    try {
+      await (await store.resumeArchive(state)).abort();
+    } catch (err) {
+      if (!(err instanceof CloudError && err.code === 'CLOUD_NOT_FOUND')) {
+        this.#log.warn('could not abort the archive upload; the store keeps its parts until its own cleanup', { barcode, error: String(err) });
+      }
+    }
+  }
+
+  /** Progress of an archive, written under the library lock only while the tape is still
+   *  ARCHIVING: a CancelArchival in between ends the upload here. */
+  async #putArchiveProgress(record: TapeShelfRecord): Promise<void> {
+    await this.#library.exclusive(async () => {
+      if (this.#catalog.get(record.barcode)?.status !== TapeStatus.ARCHIVING) {
+        throw new GatewayError('GW_TAPE_INVALID_STATE', `archival of tape ${record.barcode} was cancelled`);
+      }
+      await this.#shelf.put(record);
+    });
   }
 
   async #archive(barcode: string): Promise<void> {
@@ -289,8 +410,10 @@ export class TapeArchiver {
     let shelved = this.#shelf.get(barcode)!;
     if (!shelved.archive) shelved = await this.#upload(shelved);
     // The shelf holds the verified archive: the tape leaves the gateway.
-    const record = this.#tapeRecord(barcode);
-    await this.#catalog.put({ ...record, status: transition(TapeStatus.ARCHIVING, 'archive-completed', barcode), location: null });
+    await this.#library.exclusive(async () => {
+      const record = this.#tapeRecord(barcode);
+      await this.#catalog.put({ ...record, status: transition(parseTapeStatus(record.status, barcode), 'archive-completed', barcode), location: null });
+    });
     if ((await this.#media.header(barcode)) !== undefined) await this.#media.delete(barcode);
     this.#log.info('tape archived', { barcode, archiveId: shelved.archive!.archiveId, sizeBytes: shelved.archive!.sizeBytes });
   }
@@ -318,7 +441,10 @@ export class TapeArchiver {
         partSizeBytes: partSizeForArchive(estimatedBytes, store.partSizeBytes),
       });
       shelved = { ...shelved, job: { kind: 'archive', progressPercent: 0, upload: upload.state } };
-      await this.#shelf.put(shelved);
+      await this.#putArchiveProgress(shelved).catch(async (err: unknown) => {
+        await this.#abortUpload(barcode, store, upload!.state);
+        throw err;
+      });
     }
     const active = upload;
     const partSizeBytes = active.partSizeBytes;
@@ -334,7 +460,7 @@ export class TapeArchiver {
       await active.uploadPart(index, body);
       const progressPercent = Math.min(99, Math.floor((streamedBytes * 100) / Math.max(estimatedBytes, 1)));
       shelved = { ...shelved, job: { kind: 'archive', progressPercent, upload: active.state } };
-      await this.#shelf.put(shelved);
+      await this.#putArchiveProgress(shelved);
       this.#onProgress?.({ barcode, phase: 'archive', partIndex: index, progressPercent });
     };
 
@@ -349,20 +475,25 @@ export class TapeArchiver {
     const result = await active.complete();
     if (result.sizeBytes !== manifest.streamSizeBytes || result.sha256TreeHash !== sha256TreeHash) {
       await active.abort();
-      await this.#shelf.put({ ...shelved, job: { kind: 'archive', progressPercent: 0, upload: null } });
+      await this.#putArchiveProgress({ ...shelved, job: { kind: 'archive', progressPercent: 0, upload: null } });
       throw new GatewayError('GW_TAPE_INVALID_STATE', `archive of tape ${barcode} does not verify (${result.sha256TreeHash} vs ${sha256TreeHash}); archiving again`);
     }
     const archivedAt = new Date(this.#now()).toISOString();
     const locked = (this.#pools.get(shelved.poolId)?.retentionLockType ?? 'NONE') !== 'NONE';
+    const { lastError: _previousError, ...withoutError } = shelved;
     const archivedRecord: TapeShelfRecord = {
-      ...shelved,
+      ...withoutError,
       archivedAt,
       ...(locked && shelved.retentionStartDate === undefined ? { retentionStartDate: archivedAt } : {}),
       archive: { storeKind: store.kind, archiveId: result.archiveId, sizeBytes: result.sizeBytes, sha256TreeHash, partSizeBytes },
       manifest: { ...manifest, sha256TreeHash },
       job: null,
     };
-    await this.#shelf.put(archivedRecord);
+    await this.#putArchiveProgress(archivedRecord).catch(async (err: unknown) => {
+      // Cancelled after the store completed the archive: it is nobody's; remove it.
+      await store.deleteArchive(result.archiveId).catch(() => undefined);
+      throw err;
+    });
     return archivedRecord;
   }
 
@@ -437,7 +568,8 @@ export class TapeArchiver {
       const [address] = this.#library.emptyElements('storage');
       if (address === undefined) throw new GatewayError('GW_NO_EMPTY_SLOT', `no empty storage slot for retrieved tape ${barcode}`);
       const retrieved = { ...record, status: transition(parseTapeStatus(record.status, barcode), 'retrieval-completed', barcode), location: { address } };
-      await this.#shelf.put({ ...shelved!, retrievedAt: new Date(this.#now()).toISOString(), job: null });
+      const { lastError: _previousError, ...withoutError } = shelved!;
+      await this.#shelf.put({ ...withoutError, retrievedAt: new Date(this.#now()).toISOString(), job: null });
       await this.#catalog.put(retrieved);
       this.#library.placeTapes([retrieved]);
     });

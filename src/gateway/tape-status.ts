@@ -25,8 +25,11 @@ export type TapeEvent =
   | 'created'
   /** The backup application moved it into an import/export element (eject / export). */
   | 'exported'
-  /** CancelArchival while IN TRANSIT TO VTS: back to the library. */
+  /** CancelArchival while IN TRANSIT TO VTS or ARCHIVING: back to the library. */
   | 'archival-cancelled'
+  /** The archive store refused the archive for good (4xx other than throttling): back to the
+   *  library, with the reason on the shelf record. */
+  | 'archive-failed'
   /** Upload done (the archive worker has taken the exported tape): archiving to the pool's
    *  storage class (src/gateway/tape-archiver.ts). */
   | 'upload-completed'
@@ -35,6 +38,8 @@ export type TapeEvent =
   | 'retrieve-requested'
   | 'retrieval-completed'
   | 'retrieval-cancelled'
+  /** The archive store refused the retrieval for good: back to the shelf, with the reason. */
+  | 'retrieval-failed'
   /** DeleteTape / DeleteTapeArchive. */
   | 'delete-requested'
   | 'deleted'
@@ -52,14 +57,21 @@ const TRANSITIONS: Record<TapeStatus, Partial<Record<TapeEvent, TapeStatus>>> = 
   },
   [TapeStatus.IN_TRANSIT_TO_VTS]: {
     'archival-cancelled': TapeStatus.AVAILABLE,
+    'archive-failed': TapeStatus.AVAILABLE,
     'upload-completed': TapeStatus.ARCHIVING,
     failed: TapeStatus.IRRECOVERABLE,
   },
-  [TapeStatus.ARCHIVING]: { 'archive-completed': TapeStatus.ARCHIVED, failed: TapeStatus.IRRECOVERABLE },
+  [TapeStatus.ARCHIVING]: {
+    'archive-completed': TapeStatus.ARCHIVED,
+    'archival-cancelled': TapeStatus.AVAILABLE,
+    'archive-failed': TapeStatus.AVAILABLE,
+    failed: TapeStatus.IRRECOVERABLE,
+  },
   [TapeStatus.ARCHIVED]: { 'retrieve-requested': TapeStatus.RETRIEVING, 'delete-requested': TapeStatus.DELETING },
   [TapeStatus.RETRIEVING]: {
     'retrieval-completed': TapeStatus.RETRIEVED,
     'retrieval-cancelled': TapeStatus.ARCHIVED,
+    'retrieval-failed': TapeStatus.ARCHIVED,
     failed: TapeStatus.IRRECOVERABLE,
   },
   // A retrieved tape is read-only; ejecting it returns it to the archive.

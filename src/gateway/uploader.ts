@@ -7,12 +7,16 @@
 // confirmed — record the chunk's new SHA-256 and delete its queue entry in one synced batch, and
 // only if no write changed the sequence meanwhile. The volume's `head.json` manifest is rewritten
 // after its chunks, so the object store alone can reconstruct every volume at every moment.
-// Transient CloudErrors are retried with backoff forever; writes keep landing in the buffer.
+// Transient CloudErrors are retried with capped exponential backoff and full jitter forever
+// (permanent ones every permanentErrorDelayMs); writes keep landing in the buffer. The log says
+// "failing" once when uploads start failing and "recovered" once when one succeeds again
+// (cloud-outage.ts), not once per attempt.
 
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../../iscsi/log.js';
 import type { CloudError } from '../cloud/cloud-error.js';
 import { isTransientCloudError } from '../cloud/cloud-error.js';
+import { CloudOutage } from '../cloud/cloud-outage.js';
 import { backoffDelayMs, type RetryPolicy } from '../cloud/retry.js';
 import type { DirtyChunk } from '../store/upload-queue.js';
 import {
@@ -84,6 +88,8 @@ export class Uploader {
     manifestsWritten: 0,
     failedAttempts: 0,
   };
+  /** Failing / recovered state of the uploads, for the log and /metrics. */
+  readonly outage: CloudOutage;
   private readonly engine: StorageEngine;
   private readonly log: Logger;
   private readonly concurrency: number;
@@ -109,6 +115,7 @@ export class Uploader {
   constructor(opts: UploaderOptions) {
     this.engine = opts.engine;
     this.log = opts.log;
+    this.outage = new CloudOutage('upload', opts.log);
     this.concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
     this.limiter = opts.uploadLimiter;
     this.retry = opts.retry ?? DEFAULT_RETRY;
@@ -265,6 +272,7 @@ export class Uploader {
       try {
         await this.uploadOnce(volume, chunk.objectChunkIndex);
         this.lastError = null;
+        this.outage.succeeded();
         return;
       } catch (err) {
         this.counters.failedAttempts++;
@@ -272,9 +280,7 @@ export class Uploader {
           this.log.error('upload failed', { volumeId: volume.volumeId, objectChunkIndex: chunk.objectChunkIndex, err: String(err) });
         } else {
           this.lastError = err;
-          if (attempt === 0 || !err.transient) {
-            this.log.warn('upload failed; retrying', { volumeId: volume.volumeId, code: err.code, err: err.message });
-          }
+          this.outage.failed(err, { volumeId: volume.volumeId, objectChunkIndex: chunk.objectChunkIndex });
         }
         const waitMs = isTransientCloudError(err)
           ? backoffDelayMs({ ...this.retry, maxAttempts: Infinity }, Math.min(attempt, 20))
@@ -347,9 +353,11 @@ export class Uploader {
       try {
         await this.engine.objectStore.put(headManifestKey(record.id), body, { metadata: { format: '1' } });
         this.counters.manifestsWritten++;
+        this.outage.succeeded();
         return;
       } catch (err) {
         this.counters.failedAttempts++;
+        this.outage.failed(err, { volumeId: record.id, key: headManifestKey(record.id) });
         const waitMs = isTransientCloudError(err)
           ? backoffDelayMs({ ...this.retry, maxAttempts: Infinity }, Math.min(attempt, 20))
           : this.permanentErrorDelayMs;

@@ -66,6 +66,9 @@ const tapeShelfRecordSchema = z.object({
   manifest: tapeArchiveManifestSchema.optional(),
   /** Work in progress, or null. */
   job: tapeShelfJobSchema.nullable(),
+  /** Why the last archive or retrieval ended without succeeding (a permanent cloud error: the
+   *  tape went back to AVAILABLE or ARCHIVED); cleared when an archive or retrieval succeeds. */
+  lastError: z.object({ phase: z.enum(['archive', 'retrieve']), code: z.string(), message: z.string(), at: z.string() }).optional(),
 });
 export type TapeShelfRecord = z.infer<typeof tapeShelfRecordSchema>;
 

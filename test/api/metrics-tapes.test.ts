@@ -28,6 +28,9 @@ t.test('Metrics.TapeDrive.CountersMove: load, write, rewind, read', async (t) =>
   t.equal(sample(before, 'shelfgate_tape_drive_loaded', { drive: '01' }), 0);
   t.equal(sample(before, 'shelfgate_tape_drive_write_bytes_total', { drive: '01' }), 0);
   t.match(before, '# TYPE shelfgate_tape_drive_write_bytes_total counter\n');
+  t.equal(sample(before, 'shelfgate_cloud_failing', { worker: 'archive' }), 0, 'the archive worker is not failing');
+  t.equal(sample(before, 'shelfgate_cloud_outages_total', { worker: 'archive' }), 0);
+  t.match(before, '# TYPE shelfgate_cloud_failed_attempts_total counter\n');
 
   const library = gateway.vtl!.library;
   const changer = await loginTarget(gateway.iscsiPort, INITIATOR, 'iqn.2026-11.dev.shelfgate:shelfgate-mediachanger');

@@ -188,6 +188,7 @@ t.test('S3ObjectStore.Classify: S3 error codes and socket errors', async (t) => 
     [http(404, 'NoSuchKey'), 'CLOUD_NOT_FOUND', false],
     [http(404, 'NotFound'), 'CLOUD_NOT_FOUND', false],
     [http(400, 'InvalidArgument'), 'CLOUD_INVALID_REQUEST', false],
+    [http(501, 'NotImplemented'), 'CLOUD_NOT_IMPLEMENTED', false],
     [errno('ECONNREFUSED'), 'CLOUD_UNAVAILABLE', true],
     [errno('ECONNRESET'), 'CLOUD_UNAVAILABLE', true],
     [errno('EAI_AGAIN'), 'CLOUD_UNAVAILABLE', true],

@@ -21,7 +21,7 @@ import { TapeArchiver, type TapeArchiverEvent } from '../../src/gateway/tape-arc
 import { TapePools } from '../../src/gateway/tape-pools.js';
 import { TapeShelf } from '../../src/gateway/tape-shelf.js';
 import { expectGood, expectSense } from '../helpers/expect-sense.js';
-import { GLACIER_TEST_CREDENTIALS, GLACIER_TEST_REGION, GlacierEndpoint } from '../helpers/glacier-endpoint.js';
+import { GlacierEndpoint, glacierTestStoreConfig } from '../helpers/glacier-endpoint.js';
 import { cdb, tapeDriveWith } from '../helpers/memory-tape.js';
 import { closeVtlFixture, GIB, openVtlFixture, type VtlFixture } from '../helpers/vtl-fixture.js';
 
@@ -181,15 +181,7 @@ t.test('TapeArchiver.RoundTrip.Local', async (t) => {
 t.test('TapeArchiver.RoundTrip.Glacier', async (t) => {
   const endpoint = await GlacierEndpoint.start({ jobDelayMs: { Expedited: 50 } });
   const f = await openVtlFixture(stkL700);
-  const store = new GlacierArchiveStore({
-    vaultName: 'shelfgate-vts',
-    createVault: true,
-    endpoint: endpoint.url,
-    region: GLACIER_TEST_REGION,
-    credentials: GLACIER_TEST_CREDENTIALS,
-    partSizeBytes: MIB,
-    retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50 },
-  });
+  const store = new GlacierArchiveStore(glacierTestStoreConfig(endpoint.url, { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50 }));
   t.teardown(async () => {
     await store.close();
     await endpoint.close();

@@ -15,7 +15,10 @@ t.test('TapeStatus.Lifecycle', async (t) => {
 
 t.test('TapeStatus.CancelArchival', async (t) => {
   t.equal(transition(TapeStatus.IN_TRANSIT_TO_VTS, 'archival-cancelled'), TapeStatus.AVAILABLE);
-  t.throws(() => transition(TapeStatus.ARCHIVING, 'archival-cancelled'), { code: 'GW_TAPE_INVALID_STATE' });
+  t.equal(transition(TapeStatus.ARCHIVING, 'archival-cancelled'), TapeStatus.AVAILABLE, 'issue 10: also while the upload runs');
+  t.equal(transition(TapeStatus.ARCHIVING, 'archive-failed'), TapeStatus.AVAILABLE);
+  t.equal(transition(TapeStatus.RETRIEVING, 'retrieval-failed'), TapeStatus.ARCHIVED);
+  t.throws(() => transition(TapeStatus.ARCHIVED, 'archival-cancelled'), { code: 'GW_TAPE_INVALID_STATE' });
 });
 
 t.test('TapeStatus.Delete', async (t) => {

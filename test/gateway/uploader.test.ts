@@ -21,6 +21,7 @@ const DEFAULT_CHUNK_SIZE_BYTES = 16 * 1024;
 import { OBJECT_CHUNK_SIZE_BYTES, StorageEngine } from '../../src/store/storage-engine.js';
 import { putVolume, type VolumeRecord } from '../../src/store/volume-catalog.js';
 import { FlakyObjectStore } from '../cloud/flaky-object-store.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
 import { S3RVER_CREDENTIALS, S3rverEndpoint } from '../helpers/s3rver.js';
 import { volumeFromObjects } from '../helpers/volume-from-objects.js';
 import { pattern } from '../helpers/pattern.js';
@@ -57,7 +58,7 @@ interface Rig {
 async function openRig(
   dataDir: string,
   objectStore: ObjectStore,
-  opts: { type?: 'stored' | 'cached'; cacheSizeBytes?: number; uploadBufferSizeBytes?: number; start?: boolean; settleMs?: number } = {},
+  opts: { type?: 'stored' | 'cached'; cacheSizeBytes?: number; uploadBufferSizeBytes?: number; start?: boolean; settleMs?: number; log?: Logger } = {},
 ): Promise<Rig> {
   const db = await openDatabase(dataDir);
   const engine = await StorageEngine.open(db, {
@@ -71,7 +72,7 @@ async function openRig(
   const store = await SegmentBlockStore.open({ db, volumesDir: join(dataDir, 'volumes'), engine }, record);
   const uploader = new Uploader({
     engine,
-    log: silentLog,
+    log: opts.log ?? silentLog,
     retry: { baseDelayMs: 10, maxDelayMs: 50 },
     headIntervalMs: 100,
     ...(opts.settleMs !== undefined ? { settleMs: opts.settleMs } : {}),
@@ -160,6 +161,42 @@ t.test('Uploader.OutageThenDrain', async (t) => {
   flaky.endOutage();
   await expectConverged(t, rig, s3, 'after the outage');
   t.ok(flaky.failedCalls > 0, `${flaky.failedCalls} calls failed during the outage`);
+});
+
+t.test('Uploader.FailingRecovered: 500s from a real endpoint log once when failing and once when recovered', async (t) => {
+  const endpoint = await S3rverEndpoint.start();
+  t.teardown(() => endpoint.close());
+  const proxy = await FaultProxy.start(endpoint.url);
+  t.teardown(() => proxy.close());
+  const s3 = new S3ObjectStore({
+    bucket: endpoint.bucket,
+    endpoint: proxy.url,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: S3RVER_CREDENTIALS,
+    retry: { maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 10 },
+  });
+  t.teardown(() => s3.close());
+  const lines: Array<{ level: string; msg: string }> = [];
+  const log = { debug() {}, info: (msg: string) => lines.push({ level: 'info', msg }), warn: (msg: string) => lines.push({ level: 'warn', msg }), error: (msg: string) => lines.push({ level: 'error', msg }) } as Logger;
+  const dir = await tempDir(t);
+  const rig = await openRig(dir, s3, { settleMs: 0, log });
+  t.teardown(() => rig.close());
+  proxy.fail({ status: 500, code: 'InternalError' });
+  for (let i = 0; i < 4; i++) await rig.store.write(i * BLOCKS_PER_OBJECT_CHUNK, pattern(256 * 1024, 30 + i));
+  // Wait for the condition: several failed attempts of several chunks.
+  await new Promise<void>((resolve) => {
+    const check = (): void => void (proxy.failedCount >= 8 ? resolve() : setImmediate(check));
+    check();
+  });
+  t.equal(rig.uploader.outage.failing, true);
+  proxy.heal();
+  await expectConverged(t, rig, s3, 'after the 500s');
+  t.equal(lines.filter((l) => l.level === 'warn' && /cloud upload failing/.test(l.msg)).length, 1, `one warning for ${proxy.failedCount} failed requests`);
+  t.equal(lines.filter((l) => l.level === 'info' && /cloud upload recovered/.test(l.msg)).length, 1, 'one line when recovered');
+  t.equal(rig.uploader.outage.failing, false);
+  t.equal(rig.uploader.outage.counters.outages, 1);
+  t.ok(rig.uploader.outage.counters.failedAttempts >= 8);
 });
 
 t.test('Uploader.SettleCoalescesWrites', async (t) => {

@@ -26,10 +26,26 @@ import { join } from 'node:path';
 import { AwsApiError } from '../../src/api/aws/aws-error.js';
 import { verifySigV4 } from '../../src/api/aws/sigv4.js';
 import { sha256Hex } from '../../src/cloud/checksum.js';
+import type { GlacierArchiveStoreConfig } from '../../src/cloud/glacier-archive-store.js';
+import type { RetryPolicy } from '../../src/cloud/retry.js';
 import { combineTreeHashes, isTreeHashAligned, TREE_HASH_LEAF_BYTES, treeHash } from '../../src/cloud/tree-hash.js';
 
 export const GLACIER_TEST_CREDENTIALS = { accessKeyId: 'AKIDGLACIERTEST', secretAccessKey: 'glacier-test-secret' };
 export const GLACIER_TEST_REGION = 'us-east-1';
+
+/** A GlacierArchiveStore configuration for a test endpoint at `url`: vault shelfgate-vts, 1 MiB
+ *  parts, the test credentials; `retry` is the store's own per-call retry. */
+export function glacierTestStoreConfig(url: string, retry: RetryPolicy): GlacierArchiveStoreConfig {
+  return {
+    vaultName: 'shelfgate-vts',
+    createVault: true,
+    endpoint: url,
+    region: GLACIER_TEST_REGION,
+    credentials: GLACIER_TEST_CREDENTIALS,
+    partSizeBytes: 1024 * 1024,
+    retry,
+  };
+}
 const ACCOUNT_ID = '123456789012';
 const MIB = 1024 * 1024;
 const MAX_PART_BYTES = 4096 * MIB;

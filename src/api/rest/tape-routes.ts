@@ -22,6 +22,10 @@ export function tapeRoutes(deps: AdminDeps, arns: GatewayArns): RestRoute[] {
     const progress = deps.tapes?.archiver.progress(barcode);
     return progress !== undefined ? { progressPercent: progress } : {};
   };
+  const lastErrorOf = (barcode: string): { lastError?: NonNullable<TapeShelfRecord['lastError']> } => {
+    const lastError = deps.tapes?.shelf.get(barcode)?.lastError;
+    return lastError !== undefined ? { lastError } : {};
+  };
   const archiveBody = (record: TapeShelfRecord, tape: TapeInfo): z.output<typeof schema.TapeArchive> => ({
     barcode: record.barcode,
     tapeARN: arns.tape(record.barcode),
@@ -48,6 +52,7 @@ export function tapeRoutes(deps: AdminDeps, arns: GatewayArns): RestRoute[] {
     createdAt: tape.createdAt,
     ...(tape.element !== undefined ? { element: tape.element } : {}),
     ...progressOf(tape.barcode),
+    ...lastErrorOf(tape.barcode),
   });
   const poolBody = (pool: TapePool): z.output<typeof schema.Pool> => ({
     poolId: pool.poolId,

@@ -56,6 +56,10 @@ export const Tape = z.object({
   createdAt: z.string(),
   element: z.object({ type: ElementType, address: z.number().int() }).optional().describe('the element holding the tape in the library'),
   progressPercent: z.number().optional().describe('while ARCHIVING or RETRIEVING'),
+  lastError: z
+    .object({ phase: z.enum(['archive', 'retrieve']), code: z.string(), message: z.string(), at: z.string() })
+    .optional()
+    .describe('why the last archive or retrieval ended without succeeding (a permanent cloud error); cleared by the next success'),
 });
 
 export const TapeList = z.object({ tapes: z.array(Tape) });
