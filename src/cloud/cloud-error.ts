@@ -21,7 +21,9 @@ export type CloudErrorCode =
   /** A local filesystem failure in the directory-backed store. */
   | 'CLOUD_IO'
   /** An archive retrieval job whose output is not available yet: poll and read later. */
-  | 'CLOUD_NOT_READY';
+  | 'CLOUD_NOT_READY'
+  /** A create-only put (`createOnly`, S3 `If-None-Match: *`) of a key that exists (HTTP 412). */
+  | 'CLOUD_EXISTS';
 
 export class CloudError extends Error {
   readonly code: CloudErrorCode;

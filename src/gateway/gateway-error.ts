@@ -32,7 +32,11 @@ export type GatewayErrorCode = 'GW_VOLUME_SHRINK' | 'GW_VOLUME_TYPE_CHANGED' | '
   | 'GW_DISK_NOT_FOUND'
   | 'GW_DISK_ALREADY_ALLOCATED'
   | 'GW_DISK_INVALID'
-  | 'GW_DISK_LIMIT';
+  | 'GW_DISK_LIMIT'
+  // many gateways on one bucket, recovery (src/gateway/gateway-claim.ts, gateway-recovery.ts)
+  | 'GW_GATEWAY_ID_TAKEN'
+  | 'GW_GATEWAY_NOT_FOUND'
+  | 'GW_RECOVERY_INVALID_ARGUMENT';
 
 export class GatewayError extends Error {
   readonly code: GatewayErrorCode;
