@@ -207,30 +207,36 @@ export class GatewayRecovery {
 
   async #adoptVolumes(source: ObjectStore, progress: GatewayRecoveryProgress, volumeSource: VolumeSource): Promise<void> {
     const { snapshots, volumes, log } = this.#deps;
-    const heads = await listVolumeHeads(source);
-    const snapshotsByVolume = new Map<number, SnapshotManifest>();
-    for (const manifest of await snapshots.snapshotsOf(progress.from)) snapshotsByVolume.set(manifest.volumeId, manifest); // newest last
-    progress.volumes.found = heads.length;
-    for (const head of heads) {
-      if (progress.volumes.adopted.some((v) => v.name === head.name && v.sourceVolumeId === head.volumeId)) continue;
-      const type = head.type ?? 'cached';
-      if (volumes.list().some((v) => v.name === head.name)) {
-        progress.volumes.skipped.push({ name: head.name, reason: `a volume named ${head.name} exists on this gateway` });
+    const heads = new Map((await listVolumeHeads(source)).map((head) => [head.volumeId, head]));
+    const latest = new Map<number, SnapshotManifest>();
+    for (const manifest of await snapshots.snapshotsOf(progress.from)) latest.set(manifest.volumeId, manifest); // newest last
+    // A volume is known by its head.json (its recovery point) or its snapshots (a gateway lost
+    // before its first head upload still has the snapshots it completed).
+    const volumeIds = [...new Set([...heads.keys(), ...latest.keys()])].sort((x, y) => x - y);
+    progress.volumes.found = volumeIds.length;
+    for (const volumeId of volumeIds) {
+      const head = heads.get(volumeId);
+      const snapshot = volumeSource === 'snapshot' || head === undefined ? latest.get(volumeId) : undefined;
+      const name = head?.name ?? snapshot?.volumeName ?? `volume-${volumeId}`;
+      const type = head?.type ?? snapshot?.volumeType ?? 'cached';
+      if (progress.volumes.adopted.some((v) => v.name === name && v.sourceVolumeId === volumeId)) continue;
+      if (volumes.list().some((v) => v.name === name)) {
+        progress.volumes.skipped.push({ name, reason: `a volume named ${name} exists on this gateway` });
         continue;
       }
-      const snapshot = volumeSource === 'snapshot' ? snapshotsByVolume.get(head.volumeId) : undefined;
       const from = snapshot !== undefined ? snapshot.snapId : 'recovery-point';
+      const sizeBytes = Math.max(head?.sizeBytes ?? 0, snapshot?.sizeBytes ?? 0);
       await volumes.create({
-        name: head.name,
+        name,
         type,
-        sizeBytes: head.sizeBytes,
+        sizeBytes,
         prepare: (record) =>
           snapshot !== undefined
             ? snapshots.restoreManifestInto({ ...snapshot, gatewayId: snapshot.gatewayId ?? progress.from, what: `snapshot ${snapshot.snapId}` }, record)
-            : snapshots.restoreManifestInto({ ...head, gatewayId: head.gatewayId ?? progress.from, what: `the recovery point of volume ${head.name}` }, record),
+            : snapshots.restoreManifestInto({ ...head!, gatewayId: head!.gatewayId ?? progress.from, what: `the recovery point of volume ${name}` }, record),
       });
-      progress.volumes.adopted.push({ name: head.name, type, sourceVolumeId: head.volumeId, from });
-      log.info('recovery: volume adopted', { from: progress.from, volume: head.name, type, source: from });
+      progress.volumes.adopted.push({ name, type, sourceVolumeId: volumeId, from });
+      log.info('recovery: volume adopted', { from: progress.from, volume: name, type, source: from });
       await this.#save(progress);
     }
   }
