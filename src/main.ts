@@ -15,7 +15,8 @@ import { GatewayError } from './gateway/gateway-error.js';
 import { GatewaySettings } from './gateway/gateway-settings.js';
 import { SnapshotScheduler } from './gateway/snapshot-scheduler.js';
 import { SnapshotService } from './gateway/snapshot-service.js';
-import { StorageService } from './gateway/storage-service.js';
+import { openConfiguredObjectStore, StorageService } from './gateway/storage-service.js';
+import { claimGatewayId, claimInBackground, type ClaimResult } from './gateway/gateway-claim.js';
 import { VOLUME_INQUIRY_IDENTITY } from './gateway/identity.js';
 import { VolumeRegistry } from './gateway/volume-registry.js';
 import { VolumeService } from './gateway/volume-service.js';
@@ -24,9 +25,9 @@ import { createVtlTargets, type VtlTargets } from './gateway/vtl-targets.js';
 import { openTapeAdmin, type TapeAdmin } from './gateway/tape-admin.js';
 import { createConfiguredArchiveStore } from './gateway/tape-archive-store.js';
 import { readCaBundle } from './gateway/object-encryption.js';
-import { recoverTapesFromObjectStore } from './gateway/tape-object-recovery.js';
+import { GatewayRecovery } from './gateway/gateway-recovery.js';
+import { gatewayPrefix, GATEWAY_MARKER_KEY, listGatewayIds, parseGatewayMarker } from './store/gateway-layout.js';
 import { TapeUploader } from './gateway/tape-uploader.js';
-import type { ObjectStore } from './cloud/object-store.js';
 import { storedChangerType } from './gateway/vtl-device-type.js';
 import type { GatewayLogger } from './log.js';
 import { openDatabase, type Database } from './store/database.js';
@@ -68,7 +69,34 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
 
     // Before the volume registry: every volume store joins the storage engine.
     const settings = await GatewaySettings.open(db);
-    const storage = await StorageService.start({ db, config, settings, log: log.child({ component: 'storage' }) });
+    // The gateway's objects live under gateways/<gateway id>/ (docs/object-layout.md "Many
+    // gateways on one bucket"). A first start claims the id before storing anything under it; an
+    // unreachable bucket never delays the start (the claim then waits in the background).
+    const bucket = await openConfiguredObjectStore(config, log.child({ component: 'storage' }));
+    const claimLog = log.child({ component: 'storage' });
+    let claim: ClaimResult = 'pending';
+    try {
+      if (settings.firstStart) claim = await claimGatewayId({ bucket, settings, gatewayName: config.gateway.name, log: claimLog });
+    } catch (err) {
+      await bucket.close();
+      throw err;
+    }
+    const storage = await StorageService.start({
+      db,
+      config,
+      settings,
+      bucket,
+      identity: { gatewayId: settings.gatewayId, objectLayout: settings.objectLayout },
+      log: log.child({ component: 'storage' }),
+    });
+    if (claim === 'pending' && !settings.claimed) {
+      const claiming = new AbortController();
+      const background = claimInBackground({ bucket, settings, gatewayName: config.gateway.name, log: claimLog, signal: claiming.signal });
+      cleanups.push(async () => {
+        claiming.abort();
+        await background;
+      });
+    }
     // One free-space guard and one health record for every store on the data directory's disk.
     const storeLog = log.child({ component: 'store' });
     const storeHealth = new StoreHealth(storeLog);
@@ -114,8 +142,10 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
 
     const targetSources: TargetRegistry[] = [registry];
     let tapeAdmin: TapeAdmin | undefined;
+    let vtlTargets: VtlTargets | undefined;
+    const archiveStore = config.tapeLibrary.enabled ? createConfiguredArchiveStore(config, await readCaBundle(config)) : undefined;
     if (config.tapeLibrary.enabled) {
-      const vtl = await openTapeLibrary(config, db, storage.engine.objectStore, log.child({ component: 'tape' }), { spaceGuard: space, storeHealth });
+      const vtl = await openTapeLibrary(config, db, log.child({ component: 'tape' }), { spaceGuard: space, storeHealth });
       // Cleanups run in reverse: after the iSCSI server stops, loaded tapes are flushed and closed
       // (they stay in their drives across the restart), then the database closes.
       cleanups.push(() => vtl.close());
@@ -124,7 +154,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
         vtl,
         db,
         configuredChangerType: config.tapeLibrary.changerType,
-        archiveStore: createConfiguredArchiveStore(config, await readCaBundle(config)),
+        archiveStore: archiveStore!,
         log: log.child({ component: 'tape-shelf' }),
       });
       // Stopped (cleanups run in reverse) before the library closes.
@@ -137,11 +167,13 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
         library: vtl.library,
         catalog: vtl.catalog,
         media: vtl.media,
+        shelf: admin.shelf,
         log: log.child({ component: 'tape-upload' }),
       });
       tapeUploader.start();
       cleanups.push(() => tapeUploader.stop());
       tapeAdmin = admin;
+      vtlTargets = vtl;
     }
 
     const server = new IscsiServer({
@@ -178,6 +210,26 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
       targetExists: (targetName) => targetSources.some((source) => source.get(targetName) !== undefined),
       log,
     });
+    // Recovery of a lost gateway on the same bucket (docs/disaster-recovery.md).
+    const recovery = new GatewayRecovery({
+      db,
+      bucket: storage.engine.bucket,
+      gatewayId: settings.gatewayId,
+      snapshots,
+      volumes: volumeService,
+      ...(vtlTargets !== undefined && tapeAdmin !== undefined ? { tapes: { vtl: vtlTargets, admin: tapeAdmin, archiveStoreKind: archiveStore!.kind } } : {}),
+      log: log.child({ component: 'recovery' }),
+    });
+    cleanups.push(() => recovery.close());
+    const bucketGateways = async () => {
+      const out: Array<{ gatewayId: string; name?: string; createdAt?: string; self: boolean }> = [];
+      for (const gatewayId of await listGatewayIds(storage.engine.bucket)) {
+        const key = gatewayPrefix(gatewayId) + GATEWAY_MARKER_KEY;
+        const marker = (await storage.engine.bucket.head(key)) === null ? undefined : parseGatewayMarker(await storage.engine.bucket.get(key), key);
+        out.push({ gatewayId, ...(marker !== undefined ? { name: marker.name, createdAt: marker.createdAt } : {}), self: gatewayId === settings.gatewayId });
+      }
+      return out;
+    };
     const app: FastifyInstance = buildApp({
       storeHealth,
       allowedHosts: apiHostNames(config.api.listen.host, config.api.allowedHosts),
@@ -199,6 +251,7 @@ export async function startGateway(config: Config, log: GatewayLogger): Promise<
         storeHealth,
         snapshots: { service: snapshots, scheduler: snapshotScheduler },
         iscsiStats: () => server.limitStats(),
+        account: { gateways: bucketGateways, snapshots, recovery },
       },
       log: log.child({ component: 'api' }),
     });
@@ -247,7 +300,6 @@ async function resolveApiToken(config: Config, log: GatewayLogger): Promise<stri
 async function openTapeLibrary(
   config: Config,
   db: Database,
-  objectStore: ObjectStore,
   log: GatewayLogger,
   stores: { spaceGuard: SpaceGuard; storeHealth: StoreHealth },
 ): Promise<VtlTargets> {
@@ -270,13 +322,9 @@ async function openTapeLibrary(
     throw err;
   }
   try {
-    // An empty catalog with tapes in the object store: another gateway's library (same bucket).
-    const recovered = vtl.firstStart
-      ? await recoverTapesFromObjectStore({ objectStore, library: vtl.library, catalog: vtl.catalog, media: vtl.media, log })
-      : 0;
-    if (recovered > 0) {
-      log.info('tape library rebuilt from the object store', { tapes: recovered });
-    } else if (vtl.firstStart && tapes.length > 0) {
+    // Another gateway's tapes are adopted explicitly (`shelfgate recover --from sgw-…`,
+    // gateway-recovery.ts): a start never needs the object store.
+    if (vtl.firstStart && tapes.length > 0) {
       const wanted = tapes.reduce((sum, t) => sum + t.count, 0);
       const empty = vtl.library.emptyElements('storage').length;
       if (wanted > empty) {

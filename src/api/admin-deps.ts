@@ -1,6 +1,7 @@
 // What the admin API needs from the gateway (main.ts wires it): the services underneath both the
 // AWS-compatible endpoint and the REST API, and the identity that goes into ARNs.
 
+import type { GatewayRecovery } from '../gateway/gateway-recovery.js';
 import type { GatewaySettings } from '../gateway/gateway-settings.js';
 import type { SnapshotScheduler } from '../gateway/snapshot-scheduler.js';
 import type { SnapshotService } from '../gateway/snapshot-service.js';
@@ -47,5 +48,11 @@ export interface AdminDeps {
     fullFeatureLogins: number;
     writeBufferBytes: number;
     responseBytes: number;
+  };
+  /** The bucket shared with other gateways: its gateways, the account's snapshots, recovery. */
+  account?: {
+    gateways(): Promise<Array<{ gatewayId: string; name?: string; createdAt?: string; self: boolean }>>;
+    snapshots: SnapshotService;
+    recovery: GatewayRecovery;
   };
 }

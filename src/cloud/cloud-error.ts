@@ -27,7 +27,9 @@ export type CloudErrorCode =
   | 'CLOUD_KEY'
   /** The server does not implement the request (HTTP 501 NotImplemented, e.g. RestoreObject on
    *  Ceph RGW). Permanent: retrying cannot help; the message says which setting avoids it. */
-  | 'CLOUD_NOT_IMPLEMENTED';
+  | 'CLOUD_NOT_IMPLEMENTED'
+  /** A create-only put (`createOnly`, S3 `If-None-Match: *`) of a key that exists (HTTP 412). */
+  | 'CLOUD_EXISTS';
 
 export class CloudError extends Error {
   readonly code: CloudErrorCode;

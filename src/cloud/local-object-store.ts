@@ -16,7 +16,7 @@
 // `.tmp/<random>`, fsync, rename over the target, fsync the directory.
 
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CloudError } from './cloud-error.js';
 import {
@@ -93,9 +93,12 @@ export class LocalObjectStore implements ObjectStore {
       } finally {
         await fh.close();
       }
-      await renameIntoPlace(tmp, target);
+      await moveIntoPlace(tmp, target, opts.createOnly === true);
     } catch (err) {
       await rm(tmp, { force: true });
+      if (opts.createOnly === true && (err as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new CloudError('CLOUD_EXISTS', `object ${JSON.stringify(key)} exists already (create-only put)`, { cause: err });
+      }
       throw ioError(`put ${JSON.stringify(key)} failed`, err);
     }
     return { etag: etagOf(checksumSha256), checksumSha256 };
@@ -222,7 +225,7 @@ export class LocalObjectStore implements ObjectStore {
   }
 
   /** Removes directories left empty by a delete, up to the root; stops at the first non-empty one.
-   *  A put racing with this retries its rename (renameIntoPlace). */
+   *  A put racing with this retries its rename (moveIntoPlace). */
   async #pruneEmptyDirs(dir: string): Promise<void> {
     for (let d = dir; d !== this.rootDir && d.startsWith(this.rootDir); d = dirname(d)) {
       try {
@@ -322,15 +325,16 @@ async function* walk(dir: string, keyPrefix: string, partial: string, startAfter
     if (startAfterBytes !== undefined && Buffer.compare(child.sortBytes, startAfterBytes) <= 0) {
       continue;
     }
-    const sizeBytes = await objectSize(path);
-    if (sizeBytes !== null) {
-      yield { key: child.sortKey, sizeBytes };
+    const object = await objectSize(path);
+    if (object !== null) {
+      yield { key: child.sortKey, sizeBytes: object.sizeBytes, lastModified: object.lastModified };
     }
   }
 }
 
-/** Body size from the preamble and the file size; null if the object vanished meanwhile. */
-async function objectSize(path: string): Promise<number | null> {
+/** Body size from the preamble and the file size, and the file's mtime; null if the object
+ *  vanished meanwhile. */
+async function objectSize(path: string): Promise<{ sizeBytes: number; lastModified: Date } | null> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -343,11 +347,11 @@ async function objectSize(path: string): Promise<number | null> {
   try {
     const preamble = Buffer.alloc(PREAMBLE_BYTES);
     const { bytesRead } = await fh.read(preamble, 0, PREAMBLE_BYTES, 0);
-    const { size } = await fh.stat();
+    const { size, mtime } = await fh.stat();
     if (bytesRead < PREAMBLE_BYTES || !preamble.subarray(0, 4).equals(MAGIC)) {
       throw new CloudError('CLOUD_INTEGRITY', `${path} is not an object file`);
     }
-    return size - PREAMBLE_BYTES - preamble.readUInt32BE(4);
+    return { sizeBytes: size - PREAMBLE_BYTES - preamble.readUInt32BE(4), lastModified: mtime };
   } finally {
     await fh.close();
   }
@@ -390,9 +394,11 @@ async function readExactly(fh: FileHandle, position: number, lengthBytes: number
   return buf;
 }
 
-/** rename(2) tmp over target, creating (durably) the directories on the way; retried when a
- *  concurrent delete prunes a directory between mkdir and rename. */
-async function renameIntoPlace(tmp: string, target: string): Promise<void> {
+/** rename(2) tmp over target — or, create-only, link(2) it there (EEXIST when the target exists:
+ *  the check and the create are one atomic step) and unlink tmp — creating (durably) the
+ *  directories on the way; retried when a concurrent delete prunes a directory between mkdir and
+ *  rename. */
+async function moveIntoPlace(tmp: string, target: string, createOnly: boolean): Promise<void> {
   const dir = dirname(target);
   for (let attempt = 0; ; attempt++) {
     try {
@@ -403,7 +409,12 @@ async function renameIntoPlace(tmp: string, target: string): Promise<void> {
           await fsyncDir(dirname(d));
         }
       }
-      await rename(tmp, target);
+      if (createOnly) {
+        await link(tmp, target);
+        await unlink(tmp);
+      } else {
+        await rename(tmp, target);
+      }
       break;
     } catch (err) {
       if (attempt >= 3 || (err as NodeJS.ErrnoException).code !== 'ENOENT') {

@@ -18,6 +18,10 @@ export interface PutOptions {
   checksumSha256?: string;
   /** User metadata: keys `[a-z0-9-]`, values printable ASCII, at most 2 KiB in all (S3's limit). */
   metadata?: Record<string, string>;
+  /** Create only: refuse (CLOUD_EXISTS) when the key exists already, atomically on the server
+   *  (S3 `If-None-Match: *`, RFC 9110 §13.1.2; the local store links instead of renaming). A
+   *  server that ignores the condition replaces the object, as a plain put does. */
+  createOnly?: boolean;
 }
 
 export interface PutResult {
@@ -38,6 +42,8 @@ export interface ObjectHead {
 export interface ObjectListEntry {
   key: string;
   sizeBytes: number;
+  /** When the object was written (S3 LastModified; the local store's file mtime). */
+  lastModified?: Date;
 }
 
 export interface ListOptions {
@@ -50,7 +56,8 @@ export interface ListOptions {
 export interface ObjectStore {
   /** 'local', 's3', … for logs and status. */
   readonly kind: string;
-  /** Create or replace the object atomically: readers see the old or the new body, never a mix. */
+  /** Create or replace the object atomically: readers see the old or the new body, never a mix.
+   *  With `createOnly`, a key that exists is refused with CLOUD_EXISTS. */
   put(key: string, body: Buffer, opts?: PutOptions): Promise<PutResult>;
   /** The whole object (checksum verified → CLOUD_INTEGRITY on mismatch), or the bytes
    *  [offsetBytes, offsetBytes + lengthBytes) clipped to the object's end (empty past the end).
@@ -131,6 +138,16 @@ export async function preparePut(body: Buffer, opts: PutOptions): Promise<{ chec
     }
   }
   return { checksumSha256, metadata: { ...metadata } };
+}
+
+/** The whole object, or null when the key does not exist. */
+export async function getIfExists(store: Pick<ObjectStore, 'get'>, key: string): Promise<Buffer | null> {
+  try {
+    return await store.get(key);
+  } catch (err) {
+    if (err instanceof CloudError && err.code === 'CLOUD_NOT_FOUND') return null;
+    throw err;
+  }
 }
 
 /** Compares a whole object's bytes against the checksum recorded at put time. */

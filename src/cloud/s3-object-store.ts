@@ -157,7 +157,7 @@ export class S3ObjectStore implements ObjectStore {
     const { checksumSha256, metadata } = await preparePut(body, opts);
     const Metadata = { ...metadata, [SHA256_METADATA_KEY]: checksumSha256 };
     if (body.length > this.#multipartThresholdBytes) {
-      return this.#putMultipart(key, body, Metadata, checksumSha256);
+      return this.#putMultipart(key, body, Metadata, checksumSha256, opts.createOnly === true);
     }
     const res = await this.#send(`put ${key}`, () =>
       this.#client.send(
@@ -170,6 +170,7 @@ export class S3ObjectStore implements ObjectStore {
           ChecksumSHA256: checksumSha256,
           Metadata,
           ...this.#sse,
+          ...(opts.createOnly === true ? { IfNoneMatch: '*' } : {}),
         }),
       ),
     );
@@ -281,7 +282,11 @@ export class S3ObjectStore implements ObjectStore {
           continue;
         }
         remaining--;
-        yield { key: object.Key.slice(this.prefix.length), sizeBytes: object.Size ?? 0 };
+        yield {
+          key: object.Key.slice(this.prefix.length),
+          sizeBytes: object.Size ?? 0,
+          ...(object.LastModified !== undefined ? { lastModified: object.LastModified } : {}),
+        };
       }
       if (!res.IsTruncated || res.NextContinuationToken === undefined) {
         return;
@@ -296,7 +301,7 @@ export class S3ObjectStore implements ObjectStore {
 
   // S3 multipart upload: CreateMultipartUpload, UploadPart × n (each with its own SHA-256),
   // CompleteMultipartUpload; any failure aborts the upload so no parts linger and bill.
-  async #putMultipart(key: string, body: Buffer, Metadata: Record<string, string>, checksumSha256: string): Promise<PutResult> {
+  async #putMultipart(key: string, body: Buffer, Metadata: Record<string, string>, checksumSha256: string, createOnly: boolean): Promise<PutResult> {
     const Key = this.prefix + key;
     const created = await this.#send(`create multipart ${key}`, () =>
       this.#client.send(
@@ -353,7 +358,13 @@ export class S3ObjectStore implements ObjectStore {
       }
       const completed = await this.#send(`complete multipart ${key}`, () =>
         this.#client.send(
-          new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: parts },
+            ...(createOnly ? { IfNoneMatch: '*' } : {}),
+          }),
         ),
       );
       return { etag: completed.ETag ?? '', checksumSha256 };
@@ -397,6 +408,9 @@ export function classifyS3Error(err: unknown, what: string): CloudError {
   const detail = `${what}: ${name || 'error'}${status !== undefined ? ` (HTTP ${status})` : ''}: ${(err as Error | null)?.message ?? String(err)}`;
   if (THROTTLING_CODES.has(name) || status === 429) {
     return new CloudError('CLOUD_THROTTLED', detail, { cause: err });
+  }
+  if (name === 'PreconditionFailed' || status === 412) {
+    return new CloudError('CLOUD_EXISTS', detail, { cause: err });
   }
   if (name === 'NoSuchBucket') {
     return new CloudError('CLOUD_NO_BUCKET', detail, { cause: err });

@@ -36,7 +36,11 @@ export type GatewayErrorCode = 'GW_VOLUME_SHRINK' | 'GW_VOLUME_TYPE_CHANGED' | '
   // encryption (src/gateway/object-encryption.ts): the key is missing, wrong or unusable; a file
   // the configuration names cannot be read
   | 'GW_ENCRYPTION_KEY'
-  | 'GW_INVALID_CONFIG';
+  | 'GW_INVALID_CONFIG'
+  // many gateways on one bucket, recovery (src/gateway/gateway-claim.ts, gateway-recovery.ts)
+  | 'GW_GATEWAY_ID_TAKEN'
+  | 'GW_GATEWAY_NOT_FOUND'
+  | 'GW_RECOVERY_INVALID_ARGUMENT';
 
 export class GatewayError extends Error {
   readonly code: GatewayErrorCode;

@@ -9,6 +9,12 @@ import type { Database } from '../store/database.js';
 import { getSetting, putSetting } from '../store/settings-catalog.js';
 
 const GATEWAY_ID_SETTING = 'gateway-id';
+/** 'gateway-prefix' (docs/object-layout.md "Many gateways on one bucket"); 'root-fallback' for a
+ *  data dir that uploaded before per-gateway prefixes (its objects at the bucket root stay
+ *  readable); absent until the first start that knows prefixes. */
+const OBJECT_LAYOUT_SETTING = 'object-layout';
+/** true once `gateways/<id>/gateway.json` is stored (gateway-claim.ts). */
+const GATEWAY_CLAIMED_SETTING = 'gateway-claimed';
 const BANDWIDTH_SETTING = 'bandwidth-rate-limit';
 const SCHEDULE_SETTING = 'bandwidth-rate-limit-schedule';
 
@@ -41,30 +47,79 @@ const scheduleSchema = z.array(
   }),
 );
 
+export type ObjectLayout = 'gateway-prefix' | 'root-fallback';
+
+function newGatewayId(): string {
+  return `sgw-${randomBytes(4).toString('hex').toUpperCase()}`;
+}
+
 export class GatewaySettings {
-  readonly gatewayId: string;
+  #gatewayId: string;
+  /** Whether this data dir was created by this start (nothing uploaded under its id yet). */
+  readonly firstStart: boolean;
+  readonly objectLayout: ObjectLayout;
+  #claimed: boolean;
   private readonly db: Database;
   private bandwidth: BandwidthRateLimit;
   private schedule: BandwidthRateLimitInterval[];
   /** Updates run one at a time so the stored value is always the last one applied. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(db: Database, gatewayId: string, bandwidth: BandwidthRateLimit, schedule: BandwidthRateLimitInterval[]) {
+  private constructor(
+    db: Database,
+    identity: { gatewayId: string; firstStart: boolean; objectLayout: ObjectLayout; claimed: boolean },
+    bandwidth: BandwidthRateLimit,
+    schedule: BandwidthRateLimitInterval[],
+  ) {
     this.db = db;
-    this.gatewayId = gatewayId;
+    this.#gatewayId = identity.gatewayId;
+    this.firstStart = identity.firstStart;
+    this.objectLayout = identity.objectLayout;
+    this.#claimed = identity.claimed;
     this.bandwidth = bandwidth;
     this.schedule = schedule;
   }
 
   static async open(db: Database): Promise<GatewaySettings> {
     let gatewayId = await getSetting(db, GATEWAY_ID_SETTING, z.string().regex(/^sgw-[0-9A-F]{8}$/));
+    const firstStart = gatewayId === undefined;
     if (gatewayId === undefined) {
-      gatewayId = `sgw-${randomBytes(4).toString('hex').toUpperCase()}`;
+      gatewayId = newGatewayId();
       await putSetting(db, GATEWAY_ID_SETTING, gatewayId);
     }
+    let objectLayout = await getSetting(db, OBJECT_LAYOUT_SETTING, z.enum(['gateway-prefix', 'root-fallback']));
+    if (objectLayout === undefined) {
+      objectLayout = firstStart ? 'gateway-prefix' : 'root-fallback';
+      await putSetting(db, OBJECT_LAYOUT_SETTING, objectLayout);
+    }
+    const claimed = (await getSetting(db, GATEWAY_CLAIMED_SETTING, z.boolean())) === true;
     const bandwidth: BandwidthRateLimit = (await getSetting(db, BANDWIDTH_SETTING, bandwidthSchema)) ?? {};
     const schedule: BandwidthRateLimitInterval[] = (await getSetting(db, SCHEDULE_SETTING, scheduleSchema)) ?? [];
-    return new GatewaySettings(db, gatewayId, bandwidth, schedule);
+    return new GatewaySettings(db, { gatewayId, firstStart, objectLayout, claimed }, bandwidth, schedule);
+  }
+
+  /** AWS style: "sgw-" + 8 upper-case hex digits. */
+  get gatewayId(): string {
+    return this.#gatewayId;
+  }
+
+  /** Whether `gateways/<id>/gateway.json` is known to be this gateway's. */
+  get claimed(): boolean {
+    return this.#claimed;
+  }
+
+  async markClaimed(): Promise<void> {
+    await putSetting(this.db, GATEWAY_CLAIMED_SETTING, true);
+    this.#claimed = true;
+  }
+
+  /** A new id, on the first start only, when the bucket shows the drawn one is taken (before
+   *  anything was stored under it). */
+  async replaceGatewayId(): Promise<string> {
+    if (!this.firstStart || this.#claimed) throw new Error('the gateway id can change only before its first claim');
+    this.#gatewayId = newGatewayId();
+    await putSetting(this.db, GATEWAY_ID_SETTING, this.#gatewayId);
+    return this.#gatewayId;
   }
 
   bandwidthRateLimit(): BandwidthRateLimit {

@@ -7,6 +7,8 @@ import { join, resolve } from 'node:path';
 import { silentLogger, type Logger } from '../../iscsi/log.js';
 import { LocalObjectStore } from '../cloud/local-object-store.js';
 import type { ObjectStore } from '../cloud/object-store.js';
+import { PrefixedObjectStore } from '../cloud/prefixed-object-store.js';
+import { gatewayPrefix } from '../store/gateway-layout.js';
 import { S3ObjectStore } from '../cloud/s3-object-store.js';
 import type { Config } from '../config.js';
 import type { Database } from '../store/database.js';
@@ -71,19 +73,31 @@ export class StorageService {
     });
   }
 
+  /** `bucket`: the configured object store, opened by the caller (default: opened here).
+   *  `identity`: the gateway's objects go under `gateways/<gatewayId>/` of it; 'root-fallback'
+   *  also reads keys missing there at the root (data dirs from before the per-gateway layout).
+   *  Without an identity the engine uses the bucket as it is (tests of one gateway). */
   static async start(opts: {
     db: Database;
     config: Pick<Config, 'objectStore' | 'dataDir' | 'cache' | 'uploadBuffer'> & Partial<Pick<Config, 'encryption' | 'caBundle'>>;
     settings: RateLimitSource;
     log: Logger;
+    bucket?: ObjectStore;
+    identity?: { gatewayId: string; objectLayout: 'gateway-prefix' | 'root-fallback' };
   }): Promise<StorageService> {
-    const { config, log } = opts;
-    const objectStore = await openConfiguredObjectStore(config, log);
+    const { config, log, identity } = opts;
+    const bucket = opts.bucket ?? (await openConfiguredObjectStore(config, log));
+    const objectStore =
+      identity === undefined
+        ? bucket
+        : new PrefixedObjectStore(bucket, gatewayPrefix(identity.gatewayId), { fallbackToRoot: identity.objectLayout === 'root-fallback' });
     const uploadLimiter = RateLimiter.forDirection(opts.settings, 'upload');
     const downloadLimiter = RateLimiter.forDirection(opts.settings, 'download');
     const disks = await LocalDisks.open(opts.db, { cacheSizeBytes: config.cache.sizeBytes, uploadBufferSizeBytes: config.uploadBuffer.sizeBytes });
     const engine = await StorageEngine.open(opts.db, {
       objectStore,
+      bucket,
+      ...(identity !== undefined ? { gatewayId: identity.gatewayId } : {}),
       uploadBufferSizeBytes: disks.totalBytes('uploadBuffer'),
       cacheSizeBytes: disks.totalBytes('cache'),
       bufferHoldMs: config.uploadBuffer.holdMs,
@@ -93,6 +107,7 @@ export class StorageService {
     uploader.start();
     log.info('storage engine started', {
       objectStore: objectStore.kind,
+      ...(identity !== undefined ? { keyPrefix: gatewayPrefix(identity.gatewayId), objectLayout: identity.objectLayout } : {}),
       uploadBufferBytes: disks.totalBytes('uploadBuffer'),
       cacheBytes: disks.totalBytes('cache'),
       uploadBacklogChunks: engine.queue.dirtyChunkCount,
@@ -109,6 +124,6 @@ export class StorageService {
     this.status.close();
     await this.uploader.stop();
     await this.engine.cache.settled();
-    await this.engine.objectStore.close();
+    await this.engine.bucket.close();
   }
 }

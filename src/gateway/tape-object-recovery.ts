@@ -18,19 +18,27 @@ import type { TapeCatalog } from './tape-catalog.js';
 import type { TapeLibrary } from './tape-library.js';
 import { TapeStatus } from './tape-status.js';
 
-/** Number of tapes rebuilt (0: the catalog was not empty, or the bucket holds no tape catalog). */
+/** Number of tapes rebuilt (0: the catalog was not empty, or the bucket holds no tape catalog).
+ *  With `adopt` (recovery of a lost gateway, gateway-recovery.ts) the catalog need not be empty:
+ *  tapes whose barcode this gateway has already are skipped, and `onTape` hears of each tape. */
 export async function recoverTapesFromObjectStore(opts: {
   objectStore: ObjectStore;
   library: TapeLibrary;
   catalog: TapeCatalog;
   media: TapeMediumStore;
   log: Logger;
+  adopt?: boolean;
+  onTape?: (barcode: string, outcome: 'rebuilt' | 'skipped') => void;
 }): Promise<number> {
   const { objectStore, library, catalog, media, log } = opts;
   return library.exclusive(async () => {
-    if (catalog.list().length > 0) return 0;
+    if (opts.adopt !== true && catalog.list().length > 0) return 0;
     if ((await objectStore.head(TAPE_CATALOG_OBJECT_KEY)) === null) return 0;
-    const entries = parseTapeCatalogObject(await objectStore.get(TAPE_CATALOG_OBJECT_KEY)).tapes;
+    const entries = parseTapeCatalogObject(await objectStore.get(TAPE_CATALOG_OBJECT_KEY)).tapes.filter((entry) => {
+      const exists = catalog.get(entry.barcode) !== undefined;
+      if (exists) opts.onTape?.(entry.barcode, 'skipped');
+      return !exists;
+    });
     for (const entry of entries) {
       const index = (await objectStore.head(tapeIndexKey(entry.barcode))) === null
         ? null
@@ -58,6 +66,7 @@ export async function recoverTapesFromObjectStore(opts: {
       await catalog.put(available);
       library.placeTapes([available]);
       log.info('tape rebuilt from the object store', { barcode: entry.barcode, objects: index?.eodObjectId ?? 0, address: available.location!.address });
+      opts.onTape?.(entry.barcode, 'rebuilt');
     }
     return entries.length;
   });

@@ -17,6 +17,9 @@
 // is checked against the data file again, under the lock.
 
 import type { Logger } from '../../iscsi/log.js';
+import { CloudError } from '../cloud/cloud-error.js';
+import { encodeTapeShelfObject, TAPE_SHELF_OBJECT_KEY } from '../store/tape-shelf-object.js';
+import type { TapeShelfRecord } from '../store/tape-shelf-store.js';
 import type { ObjectStore } from '../cloud/object-store.js';
 import type { Database } from '../store/database.js';
 import { encodeTapeCatalogObject } from '../store/tape-catalog-object.js';
@@ -46,6 +49,8 @@ export interface TapeUploaderOptions {
   media: TapeMediumStore;
   log: Logger;
   sweepIntervalMs?: number;
+  /** The virtual tape shelf: its archived tapes are published as tapes/shelf.json. */
+  shelf?: { list(): TapeShelfRecord[] };
 }
 
 export class TapeUploader {
@@ -63,6 +68,8 @@ export class TapeUploader {
   #stopped = false;
   /** The body last put as tapes/catalog.json in this process. */
   #lastCatalogBody: Buffer | null = null;
+  readonly #shelf: { list(): TapeShelfRecord[] } | undefined;
+  #lastShelfBody: Buffer | null = null;
 
   constructor(opts: TapeUploaderOptions) {
     this.#db = opts.db;
@@ -72,6 +79,7 @@ export class TapeUploader {
     this.#media = opts.media;
     this.#log = opts.log;
     this.#sweepIntervalMs = opts.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
+    this.#shelf = opts.shelf;
   }
 
   start(): void {
@@ -119,9 +127,20 @@ export class TapeUploader {
     }
     try {
       await this.#uploadCatalog();
+      await this.#uploadShelf();
     } catch (err) {
       this.#log.warn('tape catalog upload failed; retried later', { err });
     }
+  }
+
+  /** tapes/shelf.json: the archived tapes (completed archives, no job running). */
+  async #uploadShelf(): Promise<void> {
+    if (this.#shelf === undefined) return;
+    const archived = this.#shelf.list().filter((r) => r.archive !== undefined && r.archivedAt !== undefined && this.#catalog.get(r.barcode)?.status === 'ARCHIVED');
+    const body = encodeTapeShelfObject(archived);
+    if (this.#lastShelfBody?.equals(body)) return;
+    await this.#store.put(TAPE_SHELF_OBJECT_KEY, body);
+    this.#lastShelfBody = body;
   }
 
   async #uploadCatalog(): Promise<void> {
@@ -177,7 +196,10 @@ export class TapeUploader {
         return readTapeDataObject(this.#dataFile(barcode), header, next);
       });
       if (chunk === null) return; // the tape moved on; the next pass starts over from the index
-      await this.#store.put(chunk.object.key, chunk.body, { checksumSha256: chunk.sha256Base64 });
+      // Content-addressed: create-only, and an object already there holds these bytes.
+      await this.#store.put(chunk.object.key, chunk.body, { checksumSha256: chunk.sha256Base64, createOnly: true }).catch((err: unknown) => {
+        if (!(err instanceof CloudError && err.code === 'CLOUD_EXISTS')) throw err;
+      });
       dataObjects.push(chunk.object);
       next = lastObjectId(chunk.object) + 1;
     }

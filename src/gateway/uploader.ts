@@ -14,11 +14,11 @@
 
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../../iscsi/log.js';
-import type { CloudError } from '../cloud/cloud-error.js';
-import { isTransientCloudError } from '../cloud/cloud-error.js';
+import { CloudError, isTransientCloudError } from '../cloud/cloud-error.js';
 import { CloudOutage } from '../cloud/cloud-outage.js';
 import { backoffDelayMs, type RetryPolicy } from '../cloud/retry.js';
 import type { DirtyChunk } from '../store/upload-queue.js';
+import { chunkListOf, type HeadManifest } from '../store/snapshot-manifest.js';
 import {
   OBJECT_CHUNK_SIZE_BYTES,
   chunkObjectKey,
@@ -46,18 +46,8 @@ export interface UploaderOptions {
   settleMs?: number;
 }
 
-/** docs/object-layout.md "Manifest". */
-export interface HeadManifest {
-  format: 1;
-  volumeId: number;
-  name: string;
-  createdAt: string;
-  sizeBytes: number;
-  blockSize: number;
-  chunkSizeBytes: number;
-  /** objectChunkIndex (hex) -> SHA-256 (hex) of the chunk object; absent = zeros. */
-  chunks: Record<string, string>;
-}
+/** docs/object-layout.md "Manifest" (store/snapshot-manifest.ts). */
+export type { HeadManifest };
 
 export interface UploaderCounters {
   /** Chunk objects put to the store. */
@@ -299,13 +289,16 @@ export class Uploader {
       const previous = volume.uploadedState(objectChunkIndex);
       if (previous === undefined || !previous.sha256.equals(chunkSha256)) {
         const key = chunkObjectKey(volume.volumeId, objectChunkIndex, chunkSha256.toString('hex'));
-        if ((await this.engine.objectStore.head(key)) === null) {
-          await this.limiter?.acquire(data.length);
-          await this.engine.objectStore.put(key, data, { checksumSha256: chunkSha256.toString('base64') });
-          this.counters.uploadedChunks++;
-          this.counters.uploadedBytes += data.length;
-        } else {
-          this.counters.skippedExisting++;
+        const release = await this.engine.chunkGuard.use(key);
+        try {
+          if ((await this.engine.objectStore.head(key)) === null && (await this.putChunk(key, data, chunkSha256))) {
+            this.counters.uploadedChunks++;
+            this.counters.uploadedBytes += data.length;
+          } else {
+            this.counters.skippedExisting++;
+          }
+        } finally {
+          release();
         }
       } else {
         this.counters.skippedExisting++;
@@ -315,6 +308,19 @@ export class Uploader {
       this.markHeadDirty(volume.volumeId);
     } else {
       this.counters.superseded++;
+    }
+  }
+
+  /** Create-only put of a content-addressed chunk: false when it exists already (the same bytes,
+   *  its name is their hash). */
+  private async putChunk(key: string, data: Buffer, chunkSha256: Buffer): Promise<boolean> {
+    await this.limiter?.acquire(data.length);
+    try {
+      await this.engine.objectStore.put(key, data, { checksumSha256: chunkSha256.toString('base64'), createOnly: true });
+      return true;
+    } catch (err) {
+      if (err instanceof CloudError && err.code === 'CLOUD_EXISTS') return false;
+      throw err;
     }
   }
 
@@ -338,20 +344,25 @@ export class Uploader {
 
   private async putHeadUntilDone(volume: EngineVolume): Promise<void> {
     const record = volume.volume;
-    const manifest: HeadManifest = {
-      format: 1,
-      volumeId: record.id,
-      name: record.name,
-      createdAt: record.createdAt,
-      sizeBytes: record.sizeBytes,
-      blockSize: record.blockSize,
-      chunkSizeBytes: OBJECT_CHUNK_SIZE_BYTES,
-      chunks: Object.fromEntries(volume.uploadedChunks().map(([index, sha]) => [index.toString(16), sha.toString('hex')])),
-    };
-    const body = Buffer.from(JSON.stringify(manifest), 'utf8');
     for (let attempt = 0; !this.stopped; attempt++) {
+      // Built at each attempt: the chunk list is the uploaded state now (garbage collection marks
+      // from it, so it must never name an object the volume no longer refers to for long).
+      const manifest: HeadManifest = {
+        format: 2,
+        ...(this.engine.gatewayId !== undefined ? { gatewayId: this.engine.gatewayId } : {}),
+        volumeId: record.id,
+        name: record.name,
+        type: record.type,
+        createdAt: record.createdAt,
+        updatedAt: new Date().toISOString(),
+        sizeBytes: record.sizeBytes,
+        blockSize: record.blockSize,
+        chunkSizeBytes: OBJECT_CHUNK_SIZE_BYTES,
+        ...chunkListOf(volume.uploadedChunks(), record.id),
+      };
+      const body = Buffer.from(JSON.stringify(manifest), 'utf8');
       try {
-        await this.engine.objectStore.put(headManifestKey(record.id), body, { metadata: { format: '1' } });
+        await this.engine.objectStore.put(headManifestKey(record.id), body, { metadata: { format: '2' } });
         this.counters.manifestsWritten++;
         this.outage.succeeded();
         return;

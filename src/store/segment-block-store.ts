@@ -759,7 +759,10 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
       // Unchanged content restored from a snapshot stays in the snapshot's objects (not re-uploaded).
       const previous = this.states.get(objectChunkIndex);
       const state: ObjectChunkState = { sha256: chunkSha256, resident: true };
-      if (previous?.sourceVolumeId !== undefined && previous.sha256.equals(chunkSha256)) state.sourceVolumeId = previous.sourceVolumeId;
+      if (previous?.sourceVolumeId !== undefined && previous.sha256.equals(chunkSha256)) {
+        state.sourceVolumeId = previous.sourceVolumeId;
+        if (previous.sourceGatewayId !== undefined) state.sourceGatewayId = previous.sourceGatewayId;
+      }
       this.states.set(objectChunkIndex, state);
     }
     // The checkpoint syncs the log first: the uploaded content is durable locally before its queue
@@ -769,8 +772,8 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
     return true;
   }
 
-  uploadedChunks(): Array<[number, Buffer]> {
-    return [...this.states].map(([index, state]): [number, Buffer] => [index, state.sha256]).sort((a, b) => a[0] - b[0]);
+  uploadedChunks(): Array<[number, ObjectChunkState]> {
+    return [...this.states].map(([index, state]): [number, ObjectChunkState] => [index, { ...state }]).sort((a, b) => a[0] - b[0]);
   }
 
   // ---- snapshots ----
@@ -835,11 +838,11 @@ export class SegmentBlockStore implements BlockBackend, EngineVolume {
     for (const objectChunkIndex of objectChunks) {
       const state = this.states.get(objectChunkIndex);
       if (state === undefined || state.resident) continue;
-      const key = chunkObjectKey(state.sourceVolumeId ?? this.record.id, objectChunkIndex, state.sha256.toString('hex'));
+      let key = chunkObjectKey(state.sourceVolumeId ?? this.record.id, objectChunkIndex, state.sha256.toString('hex'));
       let data: Buffer;
       try {
         await engine.downloadLimiter?.acquire(OBJECT_CHUNK_SIZE_BYTES);
-        data = await withRetry(DEFAULT_RETRY_POLICY, () => engine.objectStore.get(key));
+        ({ key, data } = await withRetry(DEFAULT_RETRY_POLICY, () => engine.getChunkObject(this.record.id, objectChunkIndex, state)));
       } catch (err) {
         if (err instanceof CloudError && (err.code === 'CLOUD_INTEGRITY' || err.code === 'CLOUD_KEY')) {
           throw new VolumeReadError('STORE_CORRUPT', `volume ${this.record.name}: ${err.message}`, { cause: err });

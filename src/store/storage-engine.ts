@@ -9,8 +9,10 @@
 import { createHash, webcrypto } from 'node:crypto';
 import type { ObjectStore } from '../cloud/object-store.js';
 import { ChunkCache } from './chunk-cache.js';
+import { ChunkObjectGuard } from './chunk-object-guard.js';
 import type { Database } from './database.js';
 import type { BatchOp } from './group-commit.js';
+import { gatewayPrefix } from './gateway-layout.js';
 import { KeySpace, decodeObjectChunkKey, keySpaceRange, objectChunkKey } from './keys.js';
 import { UploadQueue } from './upload-queue.js';
 import type { VolumeRecord } from './volume-catalog.js';
@@ -25,6 +27,15 @@ export interface ObjectChunkState {
   /** The volume whose chunk objects hold this content, when not this one (a volume restored from
    *  a snapshot reads the snapshot's objects until it rewrites the chunk). */
   sourceVolumeId?: number;
+  /** The gateway whose prefix holds that volume's objects, when not this gateway (a snapshot of
+   *  another gateway on the bucket, store/gateway-layout.ts). */
+  sourceGatewayId?: string;
+}
+
+/** Where a chunk's object lives: a volume, of this gateway or of `gatewayId`. */
+export interface ChunkSource {
+  volumeId: number;
+  gatewayId?: string;
 }
 
 /** Bandwidth limiting for transfers (rate-limiter.ts implements it in the gateway layer). */
@@ -47,8 +58,8 @@ export interface EngineVolume {
   markUploaded(objectChunkIndex: number, sequence: number, sha256: Buffer | null): Promise<boolean>;
   /** Once per volume: queues chunks holding blocks that were never tracked; answers how many. */
   adoptUntrackedChunks(): Promise<number>;
-  /** Every uploaded chunk: [objectChunkIndex, sha256], in index order. */
-  uploadedChunks(): Array<[number, Buffer]>;
+  /** Every uploaded chunk: [objectChunkIndex, state], in index order. */
+  uploadedChunks(): Array<[number, ObjectChunkState]>;
   /** The volume's content at the instant of the call (snapshots; SegmentBlockStore documents it). */
   captureObjectChunks(): ObjectChunkCapture;
 }
@@ -62,10 +73,14 @@ export interface ObjectChunkCapture extends AsyncIterable<CapturedObjectChunk> {
 /** One object chunk of a point-in-time capture: its bytes, or the stored object holding them. */
 export type CapturedObjectChunk =
   | { objectChunkIndex: number; data: Buffer }
-  | { objectChunkIndex: number; sha256: Buffer; sourceVolumeId: number };
+  | { objectChunkIndex: number; sha256: Buffer; sourceVolumeId: number; sourceGatewayId?: string };
 
 export interface StorageEngineOptions {
+  /** This gateway's objects: its own prefix of the bucket (store/gateway-layout.ts). */
   objectStore: ObjectStore;
+  /** The whole bucket, for chunks other gateways hold (default: objectStore, one gateway). */
+  bucket?: ObjectStore;
+  gatewayId?: string;
   uploadBufferSizeBytes: number;
   cacheSizeBytes: number;
   /** How long a write that needs a new dirty chunk waits for room in a full upload buffer. */
@@ -79,7 +94,11 @@ export class StorageEngine {
   readonly db: Database;
   readonly queue: UploadQueue;
   readonly objectStore: ObjectStore;
+  readonly bucket: ObjectStore;
+  readonly gatewayId: string | undefined;
   readonly cache: ChunkCache;
+  /** Writers of chunk objects and the garbage collector meet here (chunk-object-guard.ts). */
+  readonly chunkGuard = new ChunkObjectGuard();
   readonly bufferHoldMs: number;
   downloadLimiter: TransferLimiter | null;
   /** When an initiator last read or wrote a volume (the uploader yields to them). */
@@ -93,6 +112,8 @@ export class StorageEngine {
     this.queue = queue;
     this.states = states;
     this.objectStore = opts.objectStore;
+    this.bucket = opts.bucket ?? opts.objectStore;
+    this.gatewayId = opts.gatewayId;
     this.bufferHoldMs = opts.bufferHoldMs;
     this.downloadLimiter = opts.downloadLimiter ?? null;
     this.cache = new ChunkCache({ capacityBytes: opts.cacheSizeBytes, objectChunkSizeBytes: OBJECT_CHUNK_SIZE_BYTES });
@@ -135,6 +156,11 @@ export class StorageEngine {
     return [...this.volumes.values()];
   }
 
+  /** Every volume's uploaded chunk states (attached or not): what this gateway refers to now. */
+  allUploadedStates(): Array<{ volumeId: number; states: Array<[number, ObjectChunkState]> }> {
+    return [...this.states].map(([volumeId, chunks]) => ({ volumeId, states: [...chunks].map(([i, s]): [number, ObjectChunkState] => [i, { ...s }]) }));
+  }
+
   /** A deleted volume: drops its queue entries, uploaded states and cached chunks (its objects
    *  stay in the object store for snapshots and garbage collection). */
   async forgetVolume(volumeId: number): Promise<void> {
@@ -158,12 +184,17 @@ export class StorageEngine {
   /** A volume created from a snapshot, before its block store is built: every chunk of the
    *  snapshot becomes an evicted (non-resident) chunk whose content the store fetches on first
    *  use from the snapshot's objects (docs/storage-engine.md "Snapshots"). Durable on return. */
-  async seedVolume(volumeId: number, chunks: ReadonlyArray<{ objectChunkIndex: number; sha256: Buffer; sourceVolumeId: number }>): Promise<void> {
+  async seedVolume(
+    volumeId: number,
+    chunks: ReadonlyArray<{ objectChunkIndex: number; sha256: Buffer; sourceVolumeId: number; sourceGatewayId?: string | undefined }>,
+  ): Promise<void> {
     const states = this.statesOf(volumeId);
     let ops: BatchOp[] = [];
     for (const chunk of chunks) {
       const state: ObjectChunkState = { sha256: chunk.sha256, resident: false };
-      if (chunk.sourceVolumeId !== volumeId) state.sourceVolumeId = chunk.sourceVolumeId;
+      const foreign = chunk.sourceGatewayId !== undefined && chunk.sourceGatewayId !== this.gatewayId;
+      if (foreign) state.sourceGatewayId = chunk.sourceGatewayId!;
+      if (foreign || chunk.sourceVolumeId !== volumeId) state.sourceVolumeId = chunk.sourceVolumeId;
       states.set(chunk.objectChunkIndex, state);
       ops.push(stateOp(volumeId, chunk.objectChunkIndex, state));
       if (ops.length >= 1024) {
@@ -172,6 +203,15 @@ export class StorageEngine {
       }
     }
     if (ops.length > 0) await this.db.groupCommit.commit(ops);
+  }
+
+  /** The stored object of an uploaded chunk of volume `volumeId` in `state`: its key in the bucket
+   *  (for messages) and its body (whole, SHA-256 verified by the store). */
+  async getChunkObject(volumeId: number, objectChunkIndex: number, state: ObjectChunkState): Promise<{ key: string; data: Buffer }> {
+    const key = chunkObjectKey(state.sourceVolumeId ?? volumeId, objectChunkIndex, state.sha256.toString('hex'));
+    if (state.sourceGatewayId === undefined) return { key, data: await this.objectStore.get(key) };
+    const bucketKey = gatewayPrefix(state.sourceGatewayId) + key;
+    return { key: bucketKey, data: await this.bucket.get(bucketKey) };
   }
 
   onAttach(listener: (volume: EngineVolume) => void): () => void {
@@ -190,6 +230,8 @@ export function stateOp(volumeId: number, objectChunkIndex: number, state: Objec
     const source = Buffer.alloc(4);
     source.writeUInt32BE(state.sourceVolumeId);
     parts.push(source);
+    // The source gateway's id (ASCII) follows the volume id when the chunk is another gateway's.
+    if (state.sourceGatewayId !== undefined) parts.push(Buffer.from(state.sourceGatewayId, 'latin1'));
   }
   return { type: 'put', key, value: Buffer.concat(parts) };
 }
@@ -197,6 +239,7 @@ export function stateOp(volumeId: number, objectChunkIndex: number, state: Objec
 function decodeState(value: Buffer): ObjectChunkState {
   const state: ObjectChunkState = { sha256: Buffer.from(value.subarray(0, 32)), resident: ((value[32] ?? 0) & RESIDENT_FLAG) !== 0 };
   if (value.length >= 37) state.sourceVolumeId = value.readUInt32BE(33);
+  if (value.length > 37) state.sourceGatewayId = value.subarray(37).toString('latin1');
   return state;
 }
 
@@ -209,7 +252,9 @@ export async function sha256Async(data: Buffer): Promise<Buffer> {
   return Buffer.from(await webcrypto.subtle.digest('SHA-256', data));
 }
 
-/** docs/object-layout.md: volumes/<volumeId>/chunks/<chunkIndex hex, 8+ digits>/<sha256 hex> */
+/** docs/object-layout.md: volumes/<volumeId>/chunks/<chunkIndex hex, 8+ digits>/<sha256 hex>, under
+ *  the gateway's prefix. The one place a chunk object is named: the name is the content's SHA-256
+ *  (a keyed hash can replace it here and in the hashing callers, sha256/sha256Async). */
 export function chunkObjectKey(volumeId: number, objectChunkIndex: number, sha256Hex: string): string {
   return `volumes/${volumeId}/chunks/${objectChunkIndex.toString(16).padStart(8, '0')}/${sha256Hex}`;
 }

@@ -46,7 +46,7 @@ const tapeShelfJobSchema = z.discriminatedUnion('kind', [
 ]);
 export type TapeShelfJob = z.infer<typeof tapeShelfJobSchema>;
 
-const tapeShelfRecordSchema = z.object({
+export const tapeShelfRecordSchema = z.object({
   barcode: z.string().min(1),
   sizeBytes: count,
   worm: z.boolean(),

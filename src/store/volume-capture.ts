@@ -52,7 +52,12 @@ export function captureVolume(source: CaptureSource): ObjectChunkCapture {
     const emit = async function* (page: number, runs: Runs): AsyncGenerator<CapturedObjectChunk> {
       while (remoteAt < remote.length && remote[remoteAt]![0] < page) {
         const [objectChunkIndex, state] = remote[remoteAt++]!;
-        yield { objectChunkIndex, sha256: state.sha256, sourceVolumeId: state.sourceVolumeId ?? volumeId };
+        yield {
+          objectChunkIndex,
+          sha256: state.sha256,
+          sourceVolumeId: state.sourceVolumeId ?? volumeId,
+          ...(state.sourceGatewayId !== undefined ? { sourceGatewayId: state.sourceGatewayId } : {}),
+        };
       }
       if (states.get(page)?.resident === false) return; // its object is the content
       const data = await readPage(page, runs);

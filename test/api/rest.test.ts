@@ -191,6 +191,8 @@ t.test('Rest.OpenApi: a structurally valid OpenAPI 3 document generated from the
   t.same(validateOpenApi(doc), []);
   const paths = doc.paths as Record<string, Record<string, { requestBody?: { content: Record<string, { schema: Record<string, unknown> }> } }>>;
   t.same(Object.keys(paths).sort(), [
+    '/v1/account/gateways',
+    '/v1/account/snapshots',
     '/v1/archives',
     '/v1/archives/{barcode}',
     '/v1/gateway',
@@ -198,6 +200,8 @@ t.test('Rest.OpenApi: a structurally valid OpenAPI 3 document generated from the
     '/v1/library',
     '/v1/pools',
     '/v1/pools/{poolId}',
+    '/v1/recoveries',
+    '/v1/recoveries/{from}',
     '/v1/sessions',
     '/v1/snapshots',
     '/v1/snapshots/{snapshotId}',

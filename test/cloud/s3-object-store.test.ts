@@ -64,6 +64,7 @@ objectStoreContract(t, 'S3ObjectStore (s3rver)', async () => {
     },
     largeBodyBytes: 3 * MIB + 12345,
     bulkListKeys: 1100,
+    noConditionalWrites: 's3rver 3.7.1 ignores If-None-Match on PUT (AWS S3 and Ceph RGW answer 412)',
     close: async () => {
       raw.destroy();
       await store.close();

@@ -19,6 +19,10 @@ import { LocalKeyProvider } from '../../src/cloud/local-key-provider.js';
 import { S3ObjectStore } from '../../src/cloud/s3-object-store.js';
 import { decodeSense } from '../helpers/expect-sense.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { pollUntil, restClient } from '../helpers/rest-client.js';
+import type { ObjectStore } from '../../src/cloud/object-store.js';
+import { PrefixedObjectStore } from '../../src/cloud/prefixed-object-store.js';
+import { gatewayPrefix, listGatewayIds } from '../../src/store/gateway-layout.js';
 import { read16, write16 } from '../helpers/initiator.js';
 import { S3RVER_CREDENTIALS, S3rverEndpoint } from '../helpers/s3rver.js';
 import { loginTarget, moveMedium, mustBeGood, read6, rewind, write6, writeFilemarks6 } from '../helpers/tape-commands.js';
@@ -123,8 +127,19 @@ t.test('Encryption.WriteVolumeAndTapeThroughGatewayA', async (t) => {
   mustBeGood('MOVE MEDIUM drive->slot', await changer.scsi(moveMedium(DRIVE, SLOT)));
 });
 
+/** Gateway A's objects: `gateways/<id>/…` of the bucket, through the decrypting store. */
+async function gatewayAObjects(): Promise<{ store: ObjectStore; prefix: string }> {
+  const bucket = await openBucket();
+  const ids = await waitFor('gateway A in the bucket', async () => {
+    const found = await listGatewayIds(bucket);
+    return found.length === 1 ? found : null;
+  });
+  const prefix = gatewayPrefix(ids[0]!);
+  return { store: new PrefixedObjectStore(bucket, prefix), prefix };
+}
+
 t.test('Encryption.BucketHoldsNoPlainTextAndNoPlainHash', async (t) => {
-  const store = await openBucket();
+  const { store } = await gatewayAObjects();
   const expected = Buffer.concat(Array.from({ length: CHUNKS }, (_, i) => chunk(i)));
   await waitFor('the volume in the bucket', async () => ((await volumeFromObjects(store, VOLUME_ID, 0, expected.length)).equals(expected) ? true : null));
   const index = await waitFor('the tape index', async () => {
@@ -169,7 +184,7 @@ t.test('Encryption.ReadBackFromTheBucketAndTamperedChunk', async (t) => {
   // Someone with write access to the bucket flips one byte of chunk 0's object (and fixes up the
   // store's own SHA-256 metadata, which a put does).
   const store = await openBucket();
-  const key = `volumes/${VOLUME_ID}/chunks/00000000/${sha256Hex(chunk(0))}`;
+  const key = `${(await gatewayAObjects()).prefix}volumes/${VOLUME_ID}/chunks/00000000/${sha256Hex(chunk(0))}`;
   const sealed = await inner!.get(store.storedKey(key));
   sealed[MIB / 2] ^= 0x01;
   await inner!.put(store.storedKey(key), sealed);
@@ -196,8 +211,16 @@ t.test('Encryption.ReadBackFromTheBucketAndTamperedChunk', async (t) => {
 });
 
 t.test('Encryption.NewGatewayWithTheKeyReadsTheTape', async (t) => {
-  const b = await startGateway({ configFile, dataDir: join(work, 'b'), extraArgs: ['--tapes', 'ENC:2', '--log-level', 'warn'] });
+  // B (empty data dir, same bucket and key) adopts A's library (docs/disaster-recovery.md).
+  const b = await startGateway({ configFile, dataDir: join(work, 'b'), extraArgs: ['--log-level', 'warn'] });
   t.teardown(() => b.dispose());
+  const api = restClient(b.apiPort, await b.apiToken());
+  const { body: gateways } = await api.get<{ gateways: Array<{ gatewayId: string; self: boolean }> }>('/v1/account/gateways');
+  const lost = gateways.gateways.find((g) => !g.self);
+  t.ok(lost, 'A is listed among the gateways of the bucket');
+  t.equal((await api.post('/v1/recoveries', { from: lost!.gatewayId })).status, 202, 'recovery started');
+  const done = await pollUntil(() => api.get<{ state: string }>(`/v1/recoveries/${lost!.gatewayId}`), (r) => r.state !== 'running');
+  t.equal(done.state, 'completed', 'recovery completed');
   const changer = await loginTarget(b.iscsiPort, INITIATOR, b.targetIqn('mediachanger'));
   t.teardown(() => changer.destroy());
   mustBeGood('MOVE MEDIUM slot->drive', await changer.scsi(moveMedium(SLOT, DRIVE)));

@@ -1,16 +1,18 @@
 // Tapes in the object store (issue 4, docs/object-layout.md "Tapes"): gateway A writes two files to
 // a tape over iSCSI and unloads it; its tape uploader puts the data objects, index.json and
 // tapes/catalog.json into a local object store directory shared through the configuration. After
-// A stops, gateway B starts with an EMPTY data dir and the same object store: its changer shows
-// the tape in the same slot, and the tape reads back byte-identical through a drive.
+// A stops, gateway B starts with an EMPTY data dir and the same object store and adopts A's
+// library (POST /v1/recoveries, docs/disaster-recovery.md): its changer shows the tape in the
+// same slot, and the tape reads back byte-identical through a drive.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { decodeSense } from '../helpers/expect-sense.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { pollUntil, restClient } from '../helpers/rest-client.js';
 import { loginTarget, moveMedium, mustBeGood, read6, rewind, write6, writeFilemarks6 } from '../helpers/tape-commands.js';
 
 const INITIATOR = 'iqn.2026-11.test:tape-object-store';
@@ -33,12 +35,16 @@ function record(file: number, index: number): Buffer {
 const work = await mkdtemp(join(tmpdir(), 'shelfgate-tape-objects-'));
 const objectsDir = join(work, 'objects');
 const configFile = join(work, 'gateway.json');
-await writeFile(configFile, JSON.stringify({ objectStore: { type: 'local', path: objectsDir } }));
+const TOKEN = 'tape-object-store-test-token';
+await writeFile(configFile, JSON.stringify({ objectStore: { type: 'local', path: objectsDir }, api: { token: TOKEN } }));
 t.teardown(() => rm(work, { recursive: true, force: true }));
 
 /** Body of an object of the local store (format: src/cloud/local-object-store.ts), or null. */
 async function localObject(key: string): Promise<Buffer | null> {
-  const segments = key.split('/').map((s) => [...Buffer.from(s)].map((b) => (/[A-Za-z0-9_-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join(''));
+  // The gateway's own prefix, gateways/<id>/ (docs/object-layout.md "Many gateways on one bucket").
+  const gatewayDirs = await readdir(join(objectsDir, 'gateways.d')).catch(() => []);
+  if (gatewayDirs.length !== 1) return null;
+  const segments = ['gateways', gatewayDirs[0]!.slice(0, -'.d'.length), ...key.split('/')].map((s) => [...Buffer.from(s)].map((b) => (/[A-Za-z0-9_-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join(''));
   const path = join(objectsDir, ...segments.slice(0, -1).map((s) => `${s}.d`), `${segments.at(-1)}.obj`);
   let file: Buffer;
   try {
@@ -91,8 +97,17 @@ t.test('TapeObjectStore.UploadFromGatewayA', async (t) => {
 });
 
 t.test('TapeObjectStore.ReadOnGatewayBWithEmptyCache', async (t) => {
-  const b: GatewayProcess = await startGateway({ configFile, dataDir: join(work, 'b'), extraArgs: ['--tapes', 'OBJS:3', '--log-level', 'warn'] });
+  // A is gone; B (empty data dir, same bucket, no tapes of its own) adopts A's library.
+  const b: GatewayProcess = await startGateway({ configFile, dataDir: join(work, 'b'), extraArgs: ['--log-level', 'warn'] });
   t.teardown(() => b.dispose());
+  const api = restClient(b.apiPort, TOKEN);
+  const { body: gateways } = await api.get<{ gateways: Array<{ gatewayId: string; self: boolean }> }>('/v1/account/gateways');
+  const lost = gateways.gateways.find((g) => !g.self);
+  t.ok(lost, 'A is listed among the gateways of the bucket');
+  t.equal((await api.post('/v1/recoveries', { from: lost!.gatewayId })).status, 202, 'recovery started');
+  const done = await pollUntil(() => api.get<{ state: string; tapes: { adopted: string[] } }>(`/v1/recoveries/${lost!.gatewayId}`), (r) => r.state !== 'running');
+  t.equal(done.state, 'completed', 'recovery completed');
+  t.ok(done.tapes.adopted.includes(barcode) && done.tapes.adopted.length === 3, `A's 3 tapes adopted (${done.tapes.adopted.join(', ')})`);
   const changer = await loginTarget(b.iscsiPort, INITIATOR, b.targetIqn('mediachanger'));
   t.teardown(() => changer.destroy());
   // READ ELEMENT STATUS (SMC-3 6.10), storage elements, VOLTAG: the barcode in slot 2.

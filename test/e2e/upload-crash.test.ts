@@ -12,6 +12,7 @@ import { startGateway } from '../helpers/gateway-process.js';
 import { TestInitiator, read16, write16 } from '../helpers/initiator.js';
 import { S3RVER_CREDENTIALS, S3rverEndpoint } from '../helpers/s3rver.js';
 import { volumeFromObjects } from '../helpers/volume-from-objects.js';
+import { soleGatewayObjects } from '../helpers/gateway-objects.js';
 
 /** A copy: the SDK marks the credentials object it was given (an extra `$source` key). */
 const S3_KEYS = { accessKeyId: S3RVER_CREDENTIALS.accessKeyId, secretAccessKey: S3RVER_CREDENTIALS.secretAccessKey };
@@ -154,7 +155,7 @@ t.test('UploadCrash.ObjectStoreConverges', async (t) => {
   }
   t.ok(matched, 'the object store holds every acknowledged write');
   const chunkKeys: string[] = [];
-  for await (const entry of s3.list(`volumes/${VOLUME_ID}/chunks/`)) chunkKeys.push(entry.key);
+  for await (const entry of (await soleGatewayObjects(s3)).list(`volumes/${VOLUME_ID}/chunks/`)) chunkKeys.push(entry.key);
   t.comment(`${chunkKeys.length} chunk objects stored over ${CYCLES} crash cycles`);
 });
 

@@ -157,7 +157,7 @@ t.test('Snapshot.PointInTimeDuringWrites', async (t) => {
 
   for (const type of ['cached', 'stored'] as const) {
     const id = type === 'cached' ? 8 : 9;
-    await rig.snapshots.restoreInto(snap.snapId, id, VOLUME_BYTES);
+    await rig.snapshots.restoreInto(snap.snapId, volumeRecord(id, 'stored', VOLUME_BYTES));
     const getsBefore = rig.objects.gets;
     const restored = await newVolume(rig, volumeRecord(id, type));
     let mismatches = 0;
@@ -205,7 +205,7 @@ t.test('Snapshot.IncrementalUploadsChangedChunks', async (t) => {
   t.equal(rig.snapshots.counters.unchangedChunks, 7);
 
   // The first snapshot still restores to its own content (objects are shared, never rewritten).
-  await rig.snapshots.restoreInto(first.snapId, 8, VOLUME_BYTES);
+  await rig.snapshots.restoreInto(first.snapId, volumeRecord(8, 'stored', VOLUME_BYTES));
   const restored = await newVolume(rig, volumeRecord(8, 'cached'));
   t.equal((await restored.read(0, (8 * MiB) / BLOCK)).equals(pattern(8 * MiB, 3)), true, 'first snapshot content');
   t.equal((await restored.read(12 * BLOCKS_PER_OBJECT_CHUNK, 8)).equals(Buffer.alloc(4096)), true, 'chunk 12 absent in the first');
@@ -215,7 +215,8 @@ t.test('Snapshot.IncrementalUploadsChangedChunks', async (t) => {
   for await (const entry of rig.objects.list('volumes/7/chunks/')) chunkKeys.push(entry.key);
   await rig.snapshots.delete(first.snapId);
   t.same(rig.snapshots.list().map((s) => s.snapId), [second.snapId]);
-  t.equal(await rig.objects.head(snapshotManifestKey(7, first.snapId)), null, 'manifest deleted');
+  t.equal(await rig.objects.head(snapshotManifestKey(first.snapId)), null, 'manifest deleted');
+  t.ok(await rig.objects.head(`deleted/${snapshotManifestKey(first.snapId)}`), 'tombstone kept for garbage collection');
   const remaining: string[] = [];
   for await (const entry of rig.objects.list('volumes/7/chunks/')) remaining.push(entry.key);
   t.same(remaining, chunkKeys, 'chunk objects kept');
@@ -238,7 +239,7 @@ t.test('Snapshot.CachedVolumeEvictedChunks', async (t) => {
   t.equal(snap.chunkCount, 6);
   t.equal(rig.objects.chunkPuts - putsBefore, 0, 'every chunk was uploaded already');
   t.equal(rig.objects.gets - gets, 0, 'evicted chunks are not fetched');
-  await rig.snapshots.restoreInto(snap.snapId, 8, VOLUME_BYTES);
+  await rig.snapshots.restoreInto(snap.snapId, volumeRecord(8, 'stored', VOLUME_BYTES));
   const restored = await newVolume(rig, volumeRecord(8, 'cached'));
   t.equal((await restored.read(0, (6 * MiB) / BLOCK)).equals(pattern(6 * MiB, 6)), true, 'restored content');
 });
@@ -250,7 +251,7 @@ t.test('Snapshot.Validation', async (t) => {
   await t.rejects(rig.snapshots.create(7, 'x'.repeat(256)), { code: 'GW_SNAPSHOT_INVALID_ARGUMENT' });
   await t.rejects(rig.snapshots.create(99, 'no such volume'), { code: 'GW_VOLUME_NOT_FOUND' });
   const snap = await rig.snapshots.waitFor((await rig.snapshots.create(7, 'empty')).snapId);
-  await t.rejects(rig.snapshots.restoreInto(snap.snapId, 8, VOLUME_BYTES / 2), { code: 'GW_SNAPSHOT_INVALID_ARGUMENT' });
+  await t.rejects(rig.snapshots.restoreInto(snap.snapId, volumeRecord(8, 'stored', VOLUME_BYTES / 2)), { code: 'GW_SNAPSHOT_INVALID_ARGUMENT' });
 });
 
 t.test('Snapshot.PendingBecomesErrorAfterRestart', async (t) => {

@@ -4,19 +4,23 @@
 import { createHash } from 'node:crypto';
 import type { ObjectStore } from '../../src/cloud/object-store.js';
 import type { HeadManifest } from '../../src/gateway/uploader.js';
+import { soleGatewayObjects } from './gateway-objects.js';
 
-export async function readHeadManifest(store: ObjectStore, volumeId: number): Promise<HeadManifest | null> {
+/** `store` is the bucket of one gateway (its prefix is found) or that gateway's own view. */
+export async function readHeadManifest(bucket: ObjectStore, volumeId: number): Promise<HeadManifest | null> {
+  const store = await soleGatewayObjects(bucket);
   if ((await store.head(`volumes/${volumeId}/head.json`)) === null) return null;
   return JSON.parse((await store.get(`volumes/${volumeId}/head.json`)).toString('utf8')) as HeadManifest;
 }
 
 /** Bytes [offsetBytes, offsetBytes + lengthBytes) of the volume as the object store holds it. */
 export async function volumeFromObjects(
-  store: ObjectStore,
+  bucket: ObjectStore,
   volumeId: number,
   offsetBytes: number,
   lengthBytes: number,
 ): Promise<Buffer> {
+  const store = await soleGatewayObjects(bucket);
   const manifest = await readHeadManifest(store, volumeId);
   const out = Buffer.alloc(lengthBytes);
   if (manifest === null) return out;

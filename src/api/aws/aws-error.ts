@@ -91,6 +91,8 @@ const GATEWAY_ERROR_CODES: Partial<Record<GatewayErrorCode, AwsErrorCode>> = {
   GW_DISK_ALREADY_ALLOCATED: 'DiskAlreadyAllocated',
   GW_DISK_INVALID: 'InvalidParameters',
   GW_DISK_LIMIT: 'InvalidParameters',
+  GW_GATEWAY_NOT_FOUND: 'GatewayNotFound',
+  GW_RECOVERY_INVALID_ARGUMENT: 'InvalidParameters',
 };
 
 /** A domain error as AWS reports it; anything unexpected is an InternalServerError (500). */

@@ -97,7 +97,7 @@ export function storageGatewayOperations(deps: AdminDeps): Record<string, AwsOpe
       name: input.TargetName,
       type,
       sizeBytes: size.bytes,
-      ...(snapId !== undefined ? { prepare: (record) => snapshotsOf(deps).service.restoreInto(snapId, record.id, record.sizeBytes) } : {}),
+      ...(snapId !== undefined ? { prepare: (record) => snapshotsOf(deps).service.restoreInto(snapId, record) } : {}),
     });
     return { VolumeARN: arns.volume(volume.serial), TargetARN: arns.target(volume.targetName) };
   };

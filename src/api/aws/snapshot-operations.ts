@@ -134,7 +134,8 @@ export async function snapshotToRestore(
     }
     return done.snapId;
   }
-  const record = service.get(source.snapshotId!);
+  // A snapshot of this gateway or of any other gateway on the bucket (the account's snapshots).
+  const record = await service.describe(source.snapshotId!);
   if (record.status !== 'completed') {
     throw invalidGatewayRequest('InvalidParameters', `SnapshotId: snapshot ${record.snapId} is ${record.status}`, { field: 'SnapshotId' });
   }

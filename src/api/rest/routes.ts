@@ -11,6 +11,7 @@ import { parseSize } from '../../size.js';
 import type { AdminDeps } from '../admin-deps.js';
 import { GatewayArns } from '../aws/arn.js';
 import * as schema from './schemas.js';
+import { recoveryRoutes } from './recovery-routes.js';
 import { snapshotRoutes } from './snapshot-routes.js';
 import { tapeRoutes } from './tape-routes.js';
 import { flattenUnionIssues } from '../union-issues.js';
@@ -59,6 +60,8 @@ const GATEWAY_ERROR_STATUS: Partial<Record<GatewayErrorCode, number>> = {
   GW_TAPE_RETENTION_LOCKED: 409,
   GW_TAPE_POOL_MOVE_REFUSED: 409,
   GW_SNAPSHOT_NOT_FOUND: 404,
+  GW_GATEWAY_NOT_FOUND: 404,
+  GW_RECOVERY_INVALID_ARGUMENT: 400,
   GW_SNAPSHOT_INVALID_ARGUMENT: 400,
   GW_SNAPSHOT_INVALID_STATE: 409,
 };
@@ -125,7 +128,7 @@ export function restRoutes(deps: AdminDeps): RestRoute[] {
           name: input.name,
           type: input.type,
           sizeBytes,
-          ...(snapshotId !== undefined ? { prepare: (record) => snapshots!.restoreInto(snapshotId, record.id, record.sizeBytes) } : {}),
+          ...(snapshotId !== undefined ? { prepare: (record) => snapshots!.restoreInto(snapshotId, record) } : {}),
         });
         return { status: 201, body: volumeBody(volume) };
       },
@@ -168,6 +171,7 @@ export function restRoutes(deps: AdminDeps): RestRoute[] {
     },
     ...tapeRoutes(deps, arns),
     ...snapshotRoutes(deps),
+    ...recoveryRoutes(deps),
   ];
 }
 

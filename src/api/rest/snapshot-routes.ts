@@ -74,10 +74,10 @@ export function snapshotRoutes(deps: AdminDeps): RestRoute[] {
     {
       method: 'GET',
       url: '/v1/snapshots/:snapshotId',
-      summary: 'One snapshot: status and progress',
+      summary: 'One snapshot, of this gateway or any other on the bucket: status and progress',
       params: SnapshotParams,
       responses: { 200: SnapshotBody, 404: ErrorBody, ...errors },
-      handler: async ({ params }) => ({ status: 200, body: snapshotBody(service().get((params as { snapshotId: string }).snapshotId)) }),
+      handler: async ({ params }) => ({ status: 200, body: snapshotBody(await service().describe((params as { snapshotId: string }).snapshotId)) }),
     },
     {
       method: 'DELETE',

@@ -5,6 +5,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { apiTokenPath, readApiToken } from '../../api/api-token.js';
 import { ApiClient, CliError, DEFAULT_API_URL, TOKEN_ENV } from './api-client.js';
+import { gatewaysCommand, GATEWAYS_HELP, recoverCommand, RECOVER_HELP } from './recover.js';
 import { snapshotsCommand, SNAPSHOTS_HELP } from './snapshots.js';
 import { statusCommand } from './status.js';
 import { tapesCommand, TAPES_HELP } from './tapes.js';
@@ -14,6 +15,8 @@ export const ADMIN_COMMANDS_HELP = `  tapes        create, list, describe and de
   volumes      create, list and delete volumes
   snapshots    create, list and delete volume snapshots
   status       the gateway, its sessions and its tape library
+  gateways     every gateway with objects in the bucket
+  recover      adopt the tapes, archived tapes and volumes of a lost gateway
 `;
 
 export const COMMON_OPTIONS_HELP = `Common options:
@@ -35,7 +38,14 @@ The gateway (id, ARN, iSCSI portal), its sessions and, when enabled, its tape li
 
 ${COMMON_OPTIONS_HELP}`;
 
-const HELP: Record<string, string> = { tapes: TAPES_HELP, volumes: VOLUMES_HELP, snapshots: SNAPSHOTS_HELP, status: STATUS_HELP };
+const HELP: Record<string, string> = {
+  tapes: TAPES_HELP,
+  volumes: VOLUMES_HELP,
+  snapshots: SNAPSHOTS_HELP,
+  status: STATUS_HELP,
+  recover: `${RECOVER_HELP}\n${COMMON_OPTIONS_HELP}`,
+  gateways: `${GATEWAYS_HELP}\n${COMMON_OPTIONS_HELP}`,
+};
 
 export interface CommandContext {
   client: ApiClient;
@@ -59,8 +69,10 @@ const COMMAND_OPTIONS: Record<string, ParseArgsConfig['options']> = {
     wait: { type: 'boolean' },
   },
   volumes: { size: { type: 'string' }, type: { type: 'string' } },
-  snapshots: { description: { type: 'string' }, wait: { type: 'boolean' } },
+  snapshots: { description: { type: 'string' }, wait: { type: 'boolean' }, all: { type: 'boolean' } },
   status: { elements: { type: 'boolean' }, 'show-token': { type: 'boolean' } },
+  recover: { from: { type: 'string' }, 'volume-source': { type: 'string' }, 'no-wait': { type: 'boolean' }, status: { type: 'boolean' } },
+  gateways: {},
 };
 
 export function isAdminCommand(command: string): boolean {
@@ -118,6 +130,10 @@ export async function runAdminCommand(
       await tapesCommand(ctx);
     } else if (command === 'snapshots') {
       await snapshotsCommand(ctx);
+    } else if (command === 'recover') {
+      await recoverCommand(ctx);
+    } else if (command === 'gateways') {
+      await gatewaysCommand(ctx);
     } else {
       await volumesCommand(ctx);
     }

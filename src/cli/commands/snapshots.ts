@@ -12,7 +12,8 @@ Actions:
                    a point-in-time snapshot of the volume; only chunks changed since its
                    previous snapshot are uploaded. --wait shows progress on stderr until
                    it is completed
-  list             every snapshot, oldest first
+  list [--all]     every snapshot of this gateway, oldest first; --all: also every completed
+                   snapshot of the other gateways on the bucket (GATEWAY column)
   delete SNAP_ID   delete a snapshot (chunks shared with other snapshots stay)
 
 Common options:
@@ -26,6 +27,7 @@ Common options:
 
 interface Snapshot {
   snapshotId: string;
+  gatewayId?: string;
   volumeName: string;
   description: string;
   status: 'pending' | 'completed' | 'error';
@@ -40,10 +42,11 @@ interface Snapshot {
 const PROGRESS_BAR_WIDTH = 30;
 const POLL_MS = 500;
 
-function snapshotTable(snapshots: Snapshot[]): string {
+function snapshotTable(snapshots: Snapshot[], withGateway = false): string {
   return formatTable(
-    ['SNAPSHOT', 'VOLUME', 'STATUS', 'PROGRESS', 'SIZE', 'CHUNKS', 'UPLOADED', 'START', 'DESCRIPTION'],
+    [...(withGateway ? ['GATEWAY'] : []), 'SNAPSHOT', 'VOLUME', 'STATUS', 'PROGRESS', 'SIZE', 'CHUNKS', 'UPLOADED', 'START', 'DESCRIPTION'],
     snapshots.map((s) => [
+      ...(withGateway ? [s.gatewayId ?? ''] : []),
       s.snapshotId,
       s.volumeName,
       s.status,
@@ -85,8 +88,9 @@ export async function snapshotsCommand(ctx: CommandContext): Promise<void> {
   switch (action) {
     case 'list': {
       if (rest.length > 0) throw new CliError('snapshots list takes no arguments', 2);
-      const { snapshots } = await ctx.client.get<{ snapshots: Snapshot[] }>('/v1/snapshots');
-      ctx.print(ctx.json ? `${JSON.stringify(snapshots, null, 2)}\n` : snapshots.length === 0 ? 'no snapshots\n' : snapshotTable(snapshots));
+      const all = ctx.values.all === true;
+      const { snapshots } = await ctx.client.get<{ snapshots: Snapshot[] }>(all ? '/v1/account/snapshots' : '/v1/snapshots');
+      ctx.print(ctx.json ? `${JSON.stringify(snapshots, null, 2)}\n` : snapshots.length === 0 ? 'no snapshots\n' : snapshotTable(snapshots, all));
       return;
     }
     case 'create': {
