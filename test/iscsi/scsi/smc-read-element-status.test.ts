@@ -48,9 +48,14 @@ t.test('Smc.ReadElementStatus.DataTransferDvcid', async (t) => {
     '04' + '80' + hex16(len) + '00' + hex24(2 * len) +
     // 500: empty, ACCESS
     hex16(500) + '08' + '00' + '0000' + '000000' + '00' + '0000' + volumeTag(null) + identifier('SGDRIVE001') +
-    // 501: FULL, not ACCESS (still loaded), SVALID from 1000, data medium
-    hex16(501) + '01' + '00' + '0000' + '000000' + '81' + hex16(1000) + volumeTag('TAPE00001') + identifier('SGDRIVE002');
+    // 501: FULL, ACCESS (loaded, but the library's robot unloads it on MOVE MEDIUM), SVALID from
+    // 1000, data medium
+    hex16(501) + '09' + '00' + '0000' + '000000' + '81' + hex16(1000) + volumeTag('TAPE00001') + identifier('SGDRIVE002');
   t.equal(r.dataIn!.toString('hex'), expected);
+  f.drives[1]!.removalPrevented = true;
+  const prevented = await f.run(readElementStatus({ type: 4, start: 501, count: 1 }));
+  t.equal(prevented.dataIn!.subarray(16 + 2, 16 + 3).toString('hex'), '01', 'PREVENT MEDIUM REMOVAL: FULL, not ACCESS');
+  f.drives[1]!.removalPrevented = false;
   f.drives[1]!.unloaded = true;
   const after = await f.run(readElementStatus({ type: 4, start: 501, count: 1 }));
   t.equal(after.dataIn!.subarray(16 + 2, 16 + 3).toString('hex'), '09', 'unloaded: FULL|ACCESS');
