@@ -10,6 +10,7 @@ import type { StoreHealth } from '../store/store-health.js';
 import type { TapeAdmin } from '../gateway/tape-admin.js';
 import type { VolumeService } from '../gateway/volume-service.js';
 import type { AccessKey } from './aws/sigv4.js';
+import type { IscsiLimitStats } from '../../iscsi/server.js';
 
 export interface AdminDeps {
   volumes: VolumeService;
@@ -40,15 +41,7 @@ export interface AdminDeps {
   /** Disk-full and I/O-error episodes of the stores, for /metrics. */
   storeHealth?: StoreHealth;
   /** The iSCSI portal's limits and login throttle (iscsi/server.ts limitStats), for /metrics. */
-  iscsiStats?(): {
-    limitCloses: Record<string, number>;
-    loginFailures: number;
-    loginRefusals: number;
-    pdusReceived: number;
-    fullFeatureLogins: number;
-    writeBufferBytes: number;
-    responseBytes: number;
-  };
+  iscsiStats?(): IscsiLimitStats;
   /** The bucket shared with other gateways: its gateways, the account's snapshots, recovery. */
   account?: {
     gateways(): Promise<Array<{ gatewayId: string; name?: string; createdAt?: string; self: boolean }>>;
